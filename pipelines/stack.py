@@ -1,0 +1,40 @@
+"""The ZenML stack hg2m runs on: local orchestrator and artifact store, MLflow tracker and registry."""
+
+from __future__ import annotations
+
+from zenml.client import Client
+from zenml.enums import StackComponentType
+
+EXPERIMENT_TRACKER = "hg2m_mlflow"
+MODEL_REGISTRY = "hg2m_mlflow_registry"
+STACK = "hg2m_local"
+
+
+def ensure_component(client: Client, kind: StackComponentType, name: str, flavor: str, config: dict) -> None:
+    """Create the component, or update its configuration when it differs (e.g. a new tracking URI)."""
+    try:
+        component = client.get_stack_component(kind, name)
+    except KeyError:
+        client.create_stack_component(name=name, flavor=flavor, component_type=kind, configuration=config)
+        return
+    if any(component.configuration.get(k) != v for k, v in config.items()):
+        client.update_stack_component(name, kind, configuration=config)
+
+
+def ensure_stack(tracking_uri: str) -> None:
+    """Idempotent: register (once) and activate the hg2m stack with an MLflow tracker at `tracking_uri`."""
+    client = Client()
+    ensure_component(client, StackComponentType.EXPERIMENT_TRACKER, EXPERIMENT_TRACKER, "mlflow",
+                     {"tracking_uri": tracking_uri})
+    ensure_component(client, StackComponentType.MODEL_REGISTRY, MODEL_REGISTRY, "mlflow", {})
+    try:
+        client.get_stack(STACK)
+    except KeyError:
+        client.create_stack(name=STACK, components={
+            StackComponentType.ORCHESTRATOR: "default",
+            StackComponentType.ARTIFACT_STORE: "default",
+            StackComponentType.EXPERIMENT_TRACKER: EXPERIMENT_TRACKER,
+            StackComponentType.MODEL_REGISTRY: MODEL_REGISTRY,
+        })
+    if client.active_stack_model.name != STACK:
+        client.activate_stack(STACK)

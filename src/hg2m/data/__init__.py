@@ -1,0 +1,1 @@
+"""Raw loaders, the Parquet snapshot format, its validation, and DGL graph building."""

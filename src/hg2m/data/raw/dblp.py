@@ -1,0 +1,90 @@
+"""DBLP four-area (MAGNN = PyG = HGB = HeCo graph): authors classified into 4 research areas.
+
+Raw files (see `data/raw/dblp/SOURCE.md`): HeCo's features, labels and edge lists, HGB's label files
+for the HGB split, MAGNN's index file for the MAGNN/PyG split.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from hg2m.config import DatasetConfig
+from hg2m.data.snapshot import GraphSnapshot, RelationInfo, SnapshotManifest, edge_table, node_table
+
+NODE_COUNTS = {"author": 4057, "paper": 14328, "term": 7723, "venue": 20}
+RELATION_FILES = {"paper_author": ("pa.txt", "paper", "author"),
+                  "paper_term": ("pt.txt", "paper", "term"),
+                  "paper_venue": ("pc.txt", "paper", "venue")}
+SPLITS = ("hgb", "magnn")
+
+
+def require(path: Path) -> Path:
+    if not path.is_file():
+        raise FileNotFoundError(f"DBLP raw file missing: {path}")
+    return path
+
+
+def read_hgb_ids(path: Path) -> np.ndarray:
+    """First column of an HGB label file (`id<TAB>name<TAB>type<TAB>label`)."""
+    with open(require(path)) as handle:
+        return np.array([int(line.split("\t", 1)[0]) for line in handle if line.strip()], dtype=np.int64)
+
+
+def hgb_split(raw: Path, num_nodes: int, seed: int, val_fraction: float) -> np.ndarray:
+    """HGB split: label.dat = train+val (cut with a seeded permutation), label.dat.test_full = test."""
+    train_val = read_hgb_ids(raw / "hgb" / "label.dat")
+    test = read_hgb_ids(raw / "hgb" / "label.dat.test_full")
+    shuffled = np.random.default_rng(seed).permutation(train_val)
+    n_val = int(round(len(shuffled) * val_fraction))
+    split = np.full(num_nodes, "none", dtype=object)
+    split[shuffled[n_val:]] = "train"
+    split[shuffled[:n_val]] = "val"
+    split[test] = "test"
+    return split
+
+
+def magnn_split(raw: Path, num_nodes: int) -> np.ndarray:
+    """MAGNN/PyG split: 400 train / 400 val / 3257 test."""
+    with np.load(require(raw / "magnn" / "train_val_test_idx.npz"), allow_pickle=False) as idx:
+        split = np.full(num_nodes, "none", dtype=object)
+        for name in ("train", "val", "test"):
+            split[idx[f"{name}_idx"]] = name
+    return split
+
+
+def load_dblp(config: DatasetConfig) -> GraphSnapshot:
+    raw = config.resolved_raw_dir()
+    heco = raw / "heco"
+    labels = np.load(require(heco / "labels.npy"), allow_pickle=False).astype(np.int64)
+    if config.split == "hgb":
+        split = hgb_split(raw, len(labels), config.split_seed, config.val_fraction)
+    elif config.split == "magnn":
+        split = magnn_split(raw, len(labels))
+    else:
+        raise ValueError(f"DBLP split {config.split!r} is not one of {SPLITS}")
+    # t_feat.npz is a plain .npy file despite its name (see SOURCE.md).
+    features = {
+        "author": sp.load_npz(require(heco / "a_feat.npz")),
+        "paper": sp.load_npz(require(heco / "p_feat.npz")),
+        "term": np.load(require(heco / "t_feat.npz"), allow_pickle=False),
+        "venue": None,
+    }
+    nodes, infos = {}, {}
+    for node_type, count in NODE_COUNTS.items():
+        is_target = node_type == config.target_type
+        nodes[node_type], infos[node_type] = node_table(
+            count, features[node_type], labels if is_target else None, split if is_target else None
+        )
+    edges, relations = {}, []
+    for name, (file, src_type, dst_type) in RELATION_FILES.items():
+        pairs = np.loadtxt(require(heco / file), dtype=np.int64, ndmin=2)
+        edges[name] = edge_table(pairs[:, 0], pairs[:, 1])
+        relations.append(RelationInfo(name=name, src_type=src_type, dst_type=dst_type, num_edges=len(pairs)))
+    manifest = SnapshotManifest(
+        name=config.name, target_type=config.target_type, num_classes=config.num_classes,
+        class_names=config.class_names, node_types=infos, relations=relations,
+    )
+    return GraphSnapshot(manifest=manifest, nodes=nodes, edges=edges)

@@ -1,0 +1,1 @@
+"""Distillation: losses (and, later, reliability scores and meta-path neighbour sets)."""

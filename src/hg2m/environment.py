@@ -1,0 +1,36 @@
+"""Process environment for the embedded stores; must run before zenml or mlflow is imported."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from hg2m.config import PROJECT_ROOT
+
+ZENML_HOME = ".zenml_home"
+MLFLOW_STORE = "mlflow_store"
+
+
+def configure_environment(project_root: Path = PROJECT_ROOT) -> None:
+    """Point ZenML at a store inside the project unless the user chose one; keep logs quiet.
+
+    A ZENML_CONFIG_PATH already set (e.g. after `zenml login` to a server) is respected.
+    """
+    os.environ.setdefault("ZENML_CONFIG_PATH", str(project_root / ZENML_HOME))
+    os.environ.setdefault("ZENML_REPOSITORY_PATH", str(project_root))
+    os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
+    os.environ.setdefault("ZENML_LOGGING_VERBOSITY", "WARN")
+    os.environ.setdefault("ZENML_ENABLE_RICH_TRACEBACK", "false")
+    os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    # GE logs hundreds of INFO lines through ZenML's root handler otherwise.
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+
+
+def default_mlflow_uri(project_root: Path = PROJECT_ROOT) -> str:
+    return f"sqlite:///{project_root / MLFLOW_STORE / 'mlflow.db'}"
+
+
+def mlflow_artifact_root(project_root: Path = PROJECT_ROOT) -> Path:
+    return project_root / MLFLOW_STORE / "artifacts"

@@ -1,0 +1,70 @@
+"""Register a student in the MLflow model registry, with signature, config, snapshot hash and aliases."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import torch
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+from torch import nn
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+CHALLENGER_ALIAS = "challenger"
+CHAMPION_ALIAS = "champion"
+EXAMPLE_ROWS = 5
+
+
+@dataclass(frozen=True)
+class Registration:
+    name: str
+    version: str
+    aliases: list[str]
+    model_uri: str
+
+
+def has_alias(client: MlflowClient, name: str, alias: str) -> bool:
+    try:
+        client.get_model_version_by_alias(name, alias)
+        return True
+    except MlflowException:
+        return False
+
+
+def register_student(
+    model: nn.Module, name: str, features: torch.Tensor, tags: dict[str, str], metadata: dict
+) -> Registration:
+    """Log `model` to the active run and register it as a new version of `name`.
+
+    The new version gets the alias `challenger`; it also becomes `champion` when the model has none
+    yet (promoting a challenger over an existing champion is a separate, gated decision). If tagging
+    or aliasing fails, the new version is deleted again: no half-registered model is left behind.
+    """
+    example = features[:EXAMPLE_ROWS].numpy().astype(np.float32)
+    model.eval()
+    with torch.no_grad():
+        signature = infer_signature(example, model(torch.from_numpy(example)).numpy())
+    # "pickle" because torch 2.2 predates the pt2 export format; the package code travels with
+    # the model so that it loads where hg2m is not installed.
+    info = mlflow.pytorch.log_model(
+        model, name="student", signature=signature, input_example=example, serialization_format="pickle",
+        code_paths=[str(PACKAGE_DIR)], registered_model_name=name, metadata=metadata,
+    )
+    version = str(info.registered_model_version)
+    client = MlflowClient()
+    try:
+        for key, value in tags.items():
+            client.set_model_version_tag(name, version, key, value)
+        aliases = [CHALLENGER_ALIAS]
+        if not has_alias(client, name, CHAMPION_ALIAS):
+            aliases.append(CHAMPION_ALIAS)
+        for alias in aliases:
+            client.set_registered_model_alias(name, alias, version)
+    except Exception:
+        client.delete_model_version(name, version)
+        raise
+    return Registration(name=name, version=version, aliases=aliases, model_uri=f"models:/{name}/{version}")

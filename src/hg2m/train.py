@@ -1,0 +1,76 @@
+"""One generic full-batch training loop with early stopping on validation accuracy. Pure torch."""
+
+from __future__ import annotations
+
+import copy
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from hg2m.config import OptimConfig
+
+EpochCallback = Callable[[int, dict[str, float]], None]
+
+
+@dataclass
+class FitResult:
+    best_epoch: int
+    best_val_accuracy: float
+    epochs_run: int
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy, torch (and DGL's sampler, which draws from torch/numpy)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' = CUDA when present, else CPU; 'cuda' without a GPU is an error, not a silent fallback."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' was asked for, but torch sees no CUDA device (use 'cpu' or 'auto')")
+    return torch.device(name)
+
+
+def fit(
+    model: nn.Module,
+    loss_fn: Callable[[], torch.Tensor],
+    val_accuracy_fn: Callable[[], float],
+    optim: OptimConfig,
+    on_epoch: EpochCallback | None = None,
+) -> FitResult:
+    """Adam on `loss_fn()`; keeps the weights of the best validation epoch and restores them at the end.
+
+    loss_fn runs the model in train mode and returns the scalar loss; val_accuracy_fn runs it in
+    eval mode (under no_grad) and returns the validation accuracy.
+    """
+    optimizer = torch.optim.Adam(model.parameters(), lr=optim.lr, weight_decay=optim.weight_decay)
+    best_state, best_acc, best_epoch, history = None, -1.0, 0, []
+    for epoch in range(1, optim.max_epochs + 1):
+        model.train()
+        optimizer.zero_grad()
+        loss = loss_fn()
+        loss.backward()
+        optimizer.step()
+        model.eval()
+        with torch.no_grad():
+            val_acc = val_accuracy_fn()
+        if val_acc > best_acc:
+            best_acc, best_epoch, best_state = val_acc, epoch, copy.deepcopy(model.state_dict())
+        record = {"loss": float(loss.detach()), "val_accuracy": val_acc, "best_val_accuracy": best_acc}
+        history.append(record)
+        if on_epoch:
+            on_epoch(epoch, record)
+        if epoch - best_epoch >= optim.patience:
+            break
+    model.load_state_dict(best_state)
+    model.eval()
+    return FitResult(best_epoch=best_epoch, best_val_accuracy=best_acc, epochs_run=len(history), history=history)

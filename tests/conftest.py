@@ -1,0 +1,64 @@
+"""Test isolation and tiny graphs.
+
+ZenML reads its config path once, at import, so the temporary stores are set here, before anything
+imports zenml: tests never touch the user's .zenml_home or mlflow_store.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+TEST_HOME = Path(tempfile.mkdtemp(prefix="hg2m-tests-"))
+os.environ["ZENML_CONFIG_PATH"] = str(TEST_HOME / "zenml")
+
+from hg2m.environment import configure_environment  # noqa: E402
+
+configure_environment()
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import scipy.sparse as sp  # noqa: E402
+
+from hg2m.data.snapshot import (  # noqa: E402
+    GraphSnapshot,
+    RelationInfo,
+    SnapshotManifest,
+    edge_table,
+    node_table,
+    with_hash,
+)
+
+# A tiny heterograph: 6 authors (target, dense features, 2 classes), 4 papers (sparse features),
+# 2 venues (no features). Paper p is written by authors PAPER_AUTHOR[p] and published in venue p % 2.
+AUTHOR_FEATURES = np.arange(18, dtype=np.float32).reshape(6, 3) / 10
+PAPER_FEATURES = sp.csr_matrix(np.array([[1, 0, 0, 2, 0], [0, 1, 0, 0, 0], [0, 0, 3, 0, 1], [1, 1, 0, 0, 0]], dtype=np.float32))
+LABELS = np.array([0, 1, 0, 1, 0, 1])
+SPLIT = np.array(["train", "train", "val", "val", "test", "test"], dtype=object)
+PAPER_AUTHOR = [(0, 0), (0, 1), (1, 2), (2, 3), (2, 4), (3, 5), (3, 0)]
+PAPER_VENUE = [(0, 0), (1, 1), (2, 0), (3, 1)]
+
+
+def make_tiny_snapshot() -> GraphSnapshot:
+    nodes, infos = {}, {}
+    nodes["author"], infos["author"] = node_table(6, AUTHOR_FEATURES, LABELS, SPLIT)
+    nodes["paper"], infos["paper"] = node_table(4, PAPER_FEATURES)
+    nodes["venue"], infos["venue"] = node_table(2)
+    pa, pv = np.array(PAPER_AUTHOR), np.array(PAPER_VENUE)
+    edges = {"paper_author": edge_table(pa[:, 0], pa[:, 1]), "paper_venue": edge_table(pv[:, 0], pv[:, 1])}
+    relations = [
+        RelationInfo(name="paper_author", src_type="paper", dst_type="author", num_edges=len(pa)),
+        RelationInfo(name="paper_venue", src_type="paper", dst_type="venue", num_edges=len(pv)),
+    ]
+    manifest = SnapshotManifest(name="tiny", target_type="author", num_classes=2, node_types=infos, relations=relations)
+    return with_hash(GraphSnapshot(manifest=manifest, nodes=nodes, edges=edges))
+
+
+@pytest.fixture
+def tiny_snapshot() -> GraphSnapshot:
+    return make_tiny_snapshot()
+
+
+@pytest.fixture(scope="session")
+def mlflow_uri() -> str:
+    """A throw-away MLflow SQLite store for the whole test session."""
+    return f"sqlite:///{TEST_HOME / 'mlflow.db'}"

@@ -1,0 +1,72 @@
+import json
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from hg2m.data.snapshot import MANIFEST_FILE, SnapshotError, content_hash, read_snapshot, write_snapshot
+
+
+def test_round_trip_keeps_tables_and_hash(tiny_snapshot, tmp_path):
+    write_snapshot(tiny_snapshot, tmp_path)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.parquet")) == [
+        "edges/paper_author.parquet", "edges/paper_venue.parquet",
+        "nodes/author.parquet", "nodes/paper.parquet", "nodes/venue.parquet",
+    ]
+    loaded = read_snapshot(tmp_path)
+    assert loaded.manifest == tiny_snapshot.manifest
+    for path, table in tiny_snapshot.table_paths().items():
+        assert loaded.table_paths()[path].to_pylist() == table.to_pylist()
+
+
+def test_manifest_records_counts_and_feature_formats(tiny_snapshot):
+    manifest = tiny_snapshot.manifest
+    assert {t: (i.count, i.feature_format, i.feature_dim) for t, i in manifest.node_types.items()} == {
+        "author": (6, "dense", 3), "paper": (4, "sparse", 5), "venue": (2, "none", 0),
+    }
+    assert [(r.name, r.num_edges) for r in manifest.relations] == [("paper_author", 7), ("paper_venue", 4)]
+    assert len(manifest.content_hash) == 64
+
+
+def test_hash_follows_content_not_file_layout(tiny_snapshot, tmp_path):
+    write_snapshot(tiny_snapshot, tmp_path)
+    rechunked = read_snapshot(tmp_path)
+    rechunked.nodes["author"] = pa.concat_tables([rechunked.nodes["author"].slice(0, 2), rechunked.nodes["author"].slice(2)])
+    assert content_hash(rechunked) == tiny_snapshot.manifest.content_hash
+    changed = read_snapshot(tmp_path)
+    table = changed.edges["paper_venue"]
+    changed.edges["paper_venue"] = table.set_column(1, "dst", pa.array(np.array([1, 1, 0, 1], dtype=np.int64)))
+    assert content_hash(changed) != tiny_snapshot.manifest.content_hash
+
+
+def test_tampered_file_is_detected(tiny_snapshot, tmp_path):
+    write_snapshot(tiny_snapshot, tmp_path)
+    other = tiny_snapshot.edges["paper_venue"].slice(0, 3)
+    import pyarrow.parquet as pq
+
+    pq.write_table(other, tmp_path / "edges" / "paper_venue.parquet")
+    with pytest.raises(SnapshotError, match="does not match"):
+        read_snapshot(tmp_path)
+
+
+def test_missing_manifest_and_missing_table_are_named(tiny_snapshot, tmp_path):
+    with pytest.raises(SnapshotError, match="manifest.json: missing"):
+        read_snapshot(tmp_path)
+    write_snapshot(tiny_snapshot, tmp_path)
+    (tmp_path / "nodes" / "venue.parquet").unlink()
+    with pytest.raises(SnapshotError, match="venue.parquet: missing"):
+        read_snapshot(tmp_path)
+
+
+def test_manifest_without_hash_gets_one_computed(tiny_snapshot, tmp_path):
+    write_snapshot(tiny_snapshot, tmp_path)
+    manifest = json.loads((tmp_path / MANIFEST_FILE).read_text())
+    manifest["content_hash"] = ""
+    (tmp_path / MANIFEST_FILE).write_text(json.dumps(manifest))
+    assert read_snapshot(tmp_path).manifest.content_hash == tiny_snapshot.manifest.content_hash
+
+
+def test_bad_manifest_is_a_clear_error(tmp_path):
+    (tmp_path / MANIFEST_FILE).write_text('{"name": "x"}')
+    with pytest.raises(SnapshotError, match="invalid manifest"):
+        read_snapshot(tmp_path)

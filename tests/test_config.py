@@ -1,0 +1,35 @@
+import pytest
+
+from hg2m.config import CONFIG_DIR, ConfigError, load_run_config
+
+DISTILL = CONFIG_DIR / "pipelines" / "distill.yaml"
+
+
+def test_default_config_loads_with_dataset():
+    config = load_run_config(DISTILL, "dblp")
+    assert config.dataset.target_type == "author" and config.dataset.split == "hgb"
+    assert [s.method for s in config.students] == ["mlp", "hg2m"]
+    assert config.registered_model_name == "hg2m-dblp"
+
+
+def test_overrides_reach_nested_values_and_every_student():
+    config = load_run_config(DISTILL, "dblp", {"teacher.optim.max_epochs": 3, "students.*.optim.max_epochs": 4, "seed": 7})
+    assert config.teacher.optim.max_epochs == 3
+    assert [s.optim.max_epochs for s in config.students] == [4, 4]
+    assert config.seed == 7
+
+
+def test_unknown_dataset_lists_known_ones():
+    with pytest.raises(ConfigError, match=r"unknown dataset 'nope'.*known: dblp"):
+        load_run_config(DISTILL, "nope")
+
+
+def test_missing_file_and_bad_values_are_named(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_run_config(tmp_path / "missing.yaml", "dblp")
+    with pytest.raises(ConfigError, match=r"(?s)distill.yaml.*teacher.dropout"):
+        load_run_config(DISTILL, "dblp", {"teacher.dropout": 1.5})
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("students: [{name: a, method: mlp, typo_field: 1}]\n")
+    with pytest.raises(ConfigError, match=r"(?s)bad.yaml.*typo_field"):
+        load_run_config(bad, "dblp")

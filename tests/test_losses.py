@@ -1,0 +1,44 @@
+import math
+
+import torch
+import torch.nn.functional as F
+
+from hg2m.distill.losses import hg2m_loss, kd_loss
+
+
+def test_kd_loss_hand_computed():
+    # teacher p = softmax([ln 3, 0]) = [0.75, 0.25]; student q = [0.5, 0.5]
+    teacher = torch.tensor([[math.log(3.0), 0.0]])
+    student = torch.tensor([[0.0, 0.0]])
+    expected = 0.75 * math.log(0.75 / 0.5) + 0.25 * math.log(0.25 / 0.5)  # KL(p || q) = 0.130812...
+    assert kd_loss(student, teacher).item() == pytest_approx(expected)
+    assert kd_loss(teacher, teacher).item() == pytest_approx(0.0)
+
+
+def test_kd_loss_averages_over_nodes_and_scales_with_temperature():
+    teacher = torch.tensor([[math.log(3.0), 0.0], [0.0, 0.0]])
+    student = torch.zeros(2, 2)
+    single = 0.75 * math.log(1.5) + 0.25 * math.log(0.5)
+    assert kd_loss(student, teacher).item() == pytest_approx(single / 2)
+    # tau = 2: p = softmax([ln 3 / 2, 0]) = [sqrt3/(sqrt3+1), 1/(sqrt3+1)], times tau^2 = 4
+    p = torch.softmax(torch.tensor([math.log(3.0) / 2, 0.0]), 0)
+    expected_tau2 = 4 * float((p * torch.log(p / 0.5)).sum()) / 2
+    assert kd_loss(student, teacher, temperature=2.0).item() == pytest_approx(expected_tau2)
+
+
+def test_hg2m_loss_mixes_ce_and_kd():
+    torch.manual_seed(0)
+    student, teacher = torch.randn(5, 3), torch.randn(5, 3)
+    labels = torch.tensor([0, 1, 2, 0, 1])
+    train, every = torch.tensor([0, 1]), torch.arange(5)
+    ce = F.cross_entropy(student[train], labels[train]).item()
+    kd = kd_loss(student, teacher).item()
+    assert hg2m_loss(student, teacher, labels, train, every, lambda_ce=1.0).item() == pytest_approx(ce)
+    assert hg2m_loss(student, teacher, labels, train, every, lambda_ce=0.0).item() == pytest_approx(kd)
+    assert hg2m_loss(student, teacher, labels, train, every, lambda_ce=0.3).item() == pytest_approx(0.3 * ce + 0.7 * kd)
+
+
+def pytest_approx(value):
+    import pytest
+
+    return pytest.approx(value, rel=1e-5, abs=1e-7)

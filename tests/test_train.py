@@ -1,0 +1,34 @@
+import pytest
+import torch
+
+from hg2m.config import OptimConfig
+from hg2m.train import fit, resolve_device
+
+
+def test_fit_restores_best_epoch_and_stops_early():
+    model = torch.nn.Linear(1, 1, bias=False)
+    scores = iter([0.1, 0.5, 0.3, 0.2, 0.2, 0.9])
+    weights = []
+
+    def loss_fn():
+        return (model.weight - 10.0).pow(2).sum()
+
+    def val():
+        weights.append(model.weight.item())
+        return next(scores)
+
+    seen = []
+    result = fit(model, loss_fn, val, OptimConfig(lr=0.1, max_epochs=6, patience=3), lambda e, r: seen.append(e))
+    # best at epoch 2; epochs 3, 4, 5 do not improve -> stop after epoch 5 (0.9 at epoch 6 never seen)
+    assert (result.best_epoch, result.best_val_accuracy, result.epochs_run) == (2, 0.5, 5)
+    assert seen == [1, 2, 3, 4, 5]
+    assert model.weight.item() == pytest.approx(weights[1])
+    assert [r["best_val_accuracy"] for r in result.history] == [0.1, 0.5, 0.5, 0.5, 0.5]
+
+
+def test_device_resolution_never_falls_back_silently():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type in {"cpu", "cuda"}
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="no CUDA device"):
+            resolve_device("cuda")
