@@ -1,0 +1,103 @@
+"""The real distill pipeline on the real DBLP data, with few epochs, in throw-away ZenML/MLflow stores."""
+
+import shutil
+
+import mlflow
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+from zenml.client import Client
+
+from hg2m.config import CONFIG_DIR, PROJECT_ROOT, load_run_config
+from hg2m.data.validation import SnapshotValidationError
+from hg2m.evaluate import classification_metrics
+from pipelines.distill import run_distill
+
+pytestmark = pytest.mark.e2e
+
+DISTILL = CONFIG_DIR / "pipelines" / "distill.yaml"
+QUICK = {"teacher.optim.max_epochs": 40, "students.*.optim.max_epochs": 300, "device": "cpu"}
+STEPS = ["ingest_snapshot", "validate", "build_graph", "teacher", "student_mlp", "student_hg2m", "evaluate", "register"]
+RANDOM_GUESS = 0.25  # 4 balanced-ish classes
+
+
+@pytest.fixture(scope="module")
+def quick_config():
+    return load_run_config(DISTILL, "dblp", QUICK)
+
+
+@pytest.fixture(scope="module")
+def first_run(quick_config, mlflow_uri, tmp_path_factory):
+    return run_distill(quick_config, mlflow_uri, tmp_path_factory.mktemp("mlflow-artifacts"))
+
+
+def test_pipeline_trains_evaluates_and_registers(first_run, quick_config, mlflow_uri):
+    run = first_run.run
+    assert run.status == "completed"
+    assert set(STEPS) <= set(run.steps)
+    table = first_run.comparison.set_index("model")
+    assert list(table.index) == ["teacher", "mlp", "hg2m"]
+    assert table.loc["hg2m", "test_micro_f1"] > RANDOM_GUESS + 0.4
+    assert table.loc["teacher", "test_micro_f1"] > RANDOM_GUESS + 0.4
+
+    reg = first_run.registration
+    client = MlflowClient(mlflow_uri)
+    version = client.get_model_version_by_alias(quick_config.registered_model_name, "champion")
+    assert str(version.version) == reg["version"] and "challenger" in reg["aliases"]
+    assert version.tags["snapshot_hash"] == reg["snapshot_hash"] == run.steps["ingest_snapshot"].run_metadata["content_hash"]
+    assert version.tags["student"] == reg["student"] in {"mlp", "hg2m"}
+    assert version.tags["zenml_pipeline_run_id"] == str(run.id)
+    assert '"method"' in version.tags["student_config"]
+
+
+def test_registered_model_loads_and_reproduces_its_score(first_run, mlflow_uri):
+    graph = first_run.run.steps["build_graph"].outputs["graph"][0].load()
+    mlflow.set_tracking_uri(mlflow_uri)
+    model_info = mlflow.models.get_model_info(first_run.registration["model_uri"])
+    assert list(model_info.signature.inputs.to_dict()[0]["tensor-spec"]["shape"]) == [-1, 334]
+    model = mlflow.pytorch.load_model(first_run.registration["model_uri"])
+    with torch.no_grad():
+        pred = model(graph.target_features()[graph.splits["test"]]).argmax(-1).numpy()
+    score = classification_metrics(graph.labels[graph.splits["test"]].numpy(), pred, graph.num_classes)
+    row = first_run.comparison.set_index("model").loc[first_run.registration["student"]]
+    assert score["micro_f1"] == pytest.approx(row["test_micro_f1"])
+
+
+def test_mlflow_and_zenml_runs_link_both_ways(first_run, quick_config, mlflow_uri):
+    client = MlflowClient(mlflow_uri)
+    experiment = client.get_experiment_by_name(quick_config.experiment_name)
+    runs = client.search_runs([experiment.experiment_id], f"tags.zenml_pipeline_run_id = '{first_run.run.id}'")
+    by_step = {r.data.tags["zenml_step"]: r for r in runs}
+    assert {"teacher", "student_mlp", "student_hg2m", "evaluate", "register"} <= set(by_step)
+    parents = {r.data.tags["mlflow.parentRunId"] for r in runs}
+    assert len(parents) == 1  # every step run hangs under one pipeline-level run
+    teacher_run = by_step["teacher"]
+    assert len(client.get_metric_history(teacher_run.info.run_id, "val_accuracy")) >= 1
+    zenml_step = Client().get_pipeline_run(first_run.run.id).steps["teacher"]
+    assert zenml_step.run_metadata["mlflow_run_id"] == teacher_run.info.run_id
+
+
+def test_rerun_is_fully_cached_and_registers_nothing_new(first_run, quick_config, mlflow_uri):
+    versions_before = len(MlflowClient(mlflow_uri).search_model_versions(f"name='{quick_config.registered_model_name}'"))
+    again = run_distill(quick_config, mlflow_uri)
+    assert {name: step.status for name, step in again.run.steps.items()} == {name: "cached" for name in STEPS}
+    assert again.registration == first_run.registration
+    versions_after = len(MlflowClient(mlflow_uri).search_model_versions(f"name='{quick_config.registered_model_name}'"))
+    assert versions_after == versions_before
+
+
+def test_invalid_raw_data_stops_before_training_and_registers_nothing(first_run, quick_config, mlflow_uri, tmp_path):
+    raw = tmp_path / "dblp"
+    shutil.copytree(PROJECT_ROOT / "data" / "raw" / "dblp", raw)
+    with open(raw / "heco" / "pa.txt", "a") as handle:
+        handle.write("0\t4057\n")  # author 4057 does not exist (ids 0..4056)
+    config = load_run_config(DISTILL, "dblp", {**QUICK, "dataset.raw_dir": str(raw)})
+    client = MlflowClient(mlflow_uri)
+    versions_before = client.search_model_versions(f"name='{quick_config.registered_model_name}'")
+    with pytest.raises(SnapshotValidationError, match=r"(?s)edges/paper_author.parquet.*dst"):
+        run_distill(config, mlflow_uri)
+    versions_after = client.search_model_versions(f"name='{quick_config.registered_model_name}'")
+    assert [v.version for v in versions_after] == [v.version for v in versions_before]
+    failed = Client().get_pipeline(name_id_or_prefix="distill").last_run
+    assert failed.status == "failed"
+    assert "teacher" not in failed.steps or failed.steps["teacher"].status != "completed"
