@@ -4,16 +4,13 @@ ZenML reads its config path once, at import, so the temporary stores are set her
 imports zenml: tests never touch the user's .zenml_home or mlflow_store.
 """
 
-import os
 import tempfile
 from pathlib import Path
 
+from hg2m.environment import use_private_stores
+
 TEST_HOME = Path(tempfile.mkdtemp(prefix="hg2m-tests-"))
-os.environ["ZENML_CONFIG_PATH"] = str(TEST_HOME / "zenml")
-
-from hg2m.environment import configure_environment  # noqa: E402
-
-configure_environment()
+use_private_stores(TEST_HOME)
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -62,3 +59,9 @@ def tiny_snapshot() -> GraphSnapshot:
 def mlflow_uri() -> str:
     """A throw-away MLflow SQLite store for the whole test session."""
     return f"sqlite:///{TEST_HOME / 'mlflow.db'}"
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    import shutil
+
+    shutil.rmtree(TEST_HOME, ignore_errors=True)

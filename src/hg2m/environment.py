@@ -34,3 +34,15 @@ def default_mlflow_uri(project_root: Path = PROJECT_ROOT) -> str:
 
 def mlflow_artifact_root(project_root: Path = PROJECT_ROOT) -> Path:
     return project_root / MLFLOW_STORE / "artifacts"
+
+
+def use_private_stores(home: Path) -> None:
+    """Tests and benchmarks: ZenML store and repository marker under `home`, never the project's.
+
+    ZenML writes machine-local stack ids into the repository's `.zen/config.yaml`, so a private
+    store needs a private `.zen` as well. Call before zenml is imported.
+    """
+    (home / ".zen").mkdir(parents=True, exist_ok=True)
+    os.environ["ZENML_CONFIG_PATH"] = str(home / "zenml")
+    os.environ["ZENML_REPOSITORY_PATH"] = str(home)
+    configure_environment()
