@@ -2,7 +2,7 @@
 """hg2m command line: run a pipeline, print its summary.
 
     python run.py --pipeline distill --dataset dblp
-    python run.py --pipeline distill --dataset dblp --epochs 20 --seed 1 --no-cache
+    python run.py --pipeline distill --dataset dblp --epochs 20 --seeds 1 --students mlp hg2m --no-cache
 """
 
 from __future__ import annotations
@@ -36,7 +36,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="maximum epochs for the teacher and every student (quick runs)")
     parser.add_argument("--teacher-epochs", type=int, default=None, help="maximum epochs for the teacher")
     parser.add_argument("--student-epochs", type=int, default=None, help="maximum epochs for every student")
-    parser.add_argument("--seed", type=int, default=None, help="random seed (overrides the config)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="seeds to train every model with; the table shows mean ± std over them")
+    parser.add_argument("--settings", nargs="+", choices=("transductive", "inductive"), default=None,
+                        help="evaluation settings (inductive holds out part of the test nodes)")
+    parser.add_argument("--students", nargs="+", default=None,
+                        help="train only these students (names from the pipeline config)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="torch device")
     parser.add_argument("--no-cache", action="store_true", help="re-run every step instead of reusing cached ones")
     parser.add_argument("--mlflow-uri", default=None,
@@ -52,7 +57,8 @@ def overrides_from(args: argparse.Namespace) -> dict[str, object]:
     candidates = {
         "teacher.optim.max_epochs": teacher_epochs,
         "students.*.optim.max_epochs": student_epochs,
-        "seed": args.seed,
+        "evaluation.seeds": args.seeds,
+        "evaluation.settings": args.settings,
         "device": args.device,
         "enable_cache": False if args.no_cache else None,
         "tracking.mlflow_tracking_uri": args.mlflow_uri,
@@ -60,15 +66,27 @@ def overrides_from(args: argparse.Namespace) -> dict[str, object]:
     return {key: value for key, value in candidates.items() if value is not None}
 
 
+def select_students(config: RunConfig, names: list[str] | None) -> RunConfig:
+    """Keep only the named students, in config order; unknown names are an error."""
+    if not names:
+        return config
+    known = [s.name for s in config.students]
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown students {unknown}; the config defines {known}")
+    return config.model_copy(update={"students": [s for s in config.students if s.name in names]})
+
+
 def print_summary(config: RunConfig, outcome, tracking_uri: str, seconds: float) -> None:
-    from hg2m.evaluate import markdown_table
+    from hg2m.evaluate import display_table, markdown_table
 
     reg = outcome.registration
     print(f"\nDistilled on {config.dataset.name} (snapshot {reg['snapshot_hash'][:12]}), "
-          f"ZenML run {outcome.run.name}, {seconds:.1f} s\n")
-    print(markdown_table(outcome.comparison))
-    print(f"\nRegistered {reg['student']} as {reg['name']} version {reg['version']} "
-          f"(aliases: {', '.join(reg['aliases'])}); load it with mlflow.pytorch.load_model('{reg['model_uri']}')")
+          f"ZenML run {outcome.run.name}, {seconds:.1f} s. Test scores in %, mean ± std over seeds:\n")
+    print(markdown_table(display_table(outcome.summary)))
+    print(f"\nRegistered {reg['student']} ({reg['setting']}, seed {reg['seed']}) as {reg['name']} version "
+          f"{reg['version']} (aliases: {', '.join(reg['aliases'])}); "
+          f"load it with mlflow.pytorch.load_model('{reg['model_uri']}')")
     if tracking_uri.startswith("sqlite:"):
         print("\nBrowse runs, metrics and models in the MLflow UI:\n"
               f"  .venv/bin/mlflow ui --backend-store-uri {tracking_uri} --host 127.0.0.1 --port 5000\n"
@@ -81,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     configure_environment()
     try:
-        config = load_run_config(args.config, args.dataset, overrides_from(args))
+        config = select_students(load_run_config(args.config, args.dataset, overrides_from(args)), args.students)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

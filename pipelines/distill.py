@@ -1,13 +1,16 @@
 """The distill pipeline.
 
 Steps and their artifacts (each one versioned and tracked by ZenML):
-    ingest_snapshot   raw files          -> snapshot (Parquet folder + manifest, content-hashed)
-    validate          snapshot           -> validation_report (Great Expectations; stops the run on bad data)
-    build_graph       snapshot           -> graph (DGL heterograph, features, labels, splits)
-    teacher           graph              -> teacher_model, teacher_logits (soft labels), teacher_report
-    student_<name>    graph (+ logits)   -> student_model, student_report        (one per configured student)
-    evaluate          graph, models      -> comparison (val/test accuracy, Macro-F1, Micro-F1 per model)
-    register          comparison, models -> registration (best student in the MLflow model registry)
+    ingest_snapshot        raw files        -> snapshot (Parquet folder + manifest, content-hashed)
+    validate               snapshot         -> validation_report (Great Expectations; stops the run on bad data)
+    build_graph            snapshot         -> graph (DGL heterograph, features, labels, splits)
+    metapaths              graph            -> metapath_neighbours (meta-path, node, neighbour, count), capped
+    teacher_<run>          graph            -> teacher_model, teacher_logits (soft labels), teacher_report
+    reliability_<run>      teacher_logits   -> reliability (entropy, confidence, teacher label, reliable)
+    student_<name>         all of the above -> student_models (one MLP per run), student_report
+    evaluate               models, logits   -> results (per model, setting, seed), summary (mean, std)
+    register               results, models  -> registration (best student in the MLflow model registry)
+A run is one (setting, seed) pair: settings transductive / inductive, seeds from the config.
 Every tracked step is a nested MLflow run under one parent run per pipeline run.
 """
 
@@ -23,9 +26,12 @@ from zenml.models import PipelineRunResponse
 
 from hg2m.config import RunConfig
 from hg2m.data.raw import fingerprint_files
+from hg2m.distill.signals import run_key
 from hg2m.environment import mlflow_artifact_root
 from hg2m.tracking import ensure_experiment
 from pipelines.stack import ensure_stack
+from steps.distill.metapaths import metapaths
+from steps.distill.reliability import reliability
 from steps.etl.build_graph import build_graph
 from steps.etl.ingest import ingest_snapshot
 from steps.etl.validate import validate
@@ -39,26 +45,42 @@ from steps.tracking import tracker_settings
 @pipeline(name="distill")
 def distill(run_config: dict, raw_fingerprint: str) -> None:
     config = RunConfig.model_validate(run_config)
+    fraction, device, runs = config.evaluation.inductive_fraction, config.device, config.runs()
     snapshot = ingest_snapshot(dataset=config.dataset, raw_fingerprint=raw_fingerprint)
     validate(snapshot)
     graph = build_graph(snapshot, config=config.graph, after="validate")
-    _, teacher_logits, _ = teacher(graph, config=config.teacher, graph_config=config.graph,
-                                   seed=config.seed, device=config.device)
-    models, reports = [], []
+    needs_pairs = any(s.uses_reliability and s.gamma > 0 for s in config.students)
+    pairs = metapaths(graph, config.dataset.metapaths, config.metapath) if needs_pairs else None
+    teacher_models, teacher_logits, reliabilities = [], [], []
+    for setting, seed in runs:
+        key = run_key(setting, seed)
+        model, logits, _ = teacher(graph, config=config.teacher, graph_config=config.graph, setting=setting,
+                                   seed=seed, held_out_fraction=fraction, device=device, id=f"teacher_{key}")
+        teacher_models.append(model)
+        teacher_logits.append(logits)
+        reliabilities.append(reliability(graph, logits, ratio=config.evaluation.reliable_ratio,
+                                         id=f"reliability_{key}"))
+    student_models, reports = [], []
     for spec in config.students:
-        soft_labels = {} if spec.method == "mlp" else {"teacher_logits": teacher_logits}
-        model, report = student(graph, config=spec, seed=config.seed, device=config.device,
-                                id=f"student_{spec.name}", **soft_labels)
-        models.append(model)
+        uses_pairs = spec.uses_reliability and spec.gamma > 0
+        models, report = student(graph, config=spec, runs=runs, held_out_fraction=fraction,
+                                 all_metapaths=list(config.dataset.metapaths), device=device,
+                                 teacher_logits=teacher_logits, teacher_models=teacher_models,
+                                 reliability=reliabilities, id=f"student_{spec.name}",
+                                 **({"metapath_neighbours": pairs} if uses_pairs else {}))
+        student_models.append(models)
         reports.append(report)
-    comparison = evaluate(graph, teacher_logits, models, reports)
-    register(graph, comparison, models, reports, model_name=config.registered_model_name, run_config=run_config)
+    results, _ = evaluate(graph, runs=runs, held_out_fraction=fraction, teacher_name=config.teacher.model,
+                          teacher_logits=teacher_logits, student_models=student_models, student_reports=reports)
+    register(graph, results, student_models, reports, setting=config.registration_setting,
+             model_name=config.registered_model_name, run_config=run_config)
 
 
 @dataclass
 class DistillOutcome:
     run: PipelineRunResponse
-    comparison: pd.DataFrame
+    results: pd.DataFrame
+    summary: pd.DataFrame
     registration: dict
 
 
@@ -75,6 +97,7 @@ def run_distill(config: RunConfig, tracking_uri: str, artifact_root: Path | None
     run = configured(run_config=config.model_dump(mode="json"), raw_fingerprint=fingerprint)
     return DistillOutcome(
         run=run,
-        comparison=run.steps["evaluate"].outputs["comparison"][0].load(),
+        results=run.steps["evaluate"].outputs["results"][0].load(),
+        summary=run.steps["evaluate"].outputs["summary"][0].load(),
         registration=run.steps["register"].outputs["registration"][0].load(),
     )

@@ -8,15 +8,19 @@ DISTILL = CONFIG_DIR / "pipelines" / "distill.yaml"
 def test_default_config_loads_with_dataset():
     config = load_run_config(DISTILL, "dblp")
     assert config.dataset.target_type == "author" and config.dataset.split == "hgb"
-    assert [s.method for s in config.students] == ["mlp", "hg2m"]
+    assert [s.method for s in config.students][:3] == ["mlp", "hg2m", "hg2m_plus"]
+    assert config.evaluation.seeds == [0, 1, 2] and config.evaluation.settings == ["transductive", "inductive"]
+    assert set(config.dataset.metapaths) == {"APA", "APTPA", "APVPA"}
+    assert config.runs()[:2] == [("transductive", 0), ("transductive", 1)]
     assert config.registered_model_name == "hg2m-dblp"
 
 
 def test_overrides_reach_nested_values_and_every_student():
-    config = load_run_config(DISTILL, "dblp", {"teacher.optim.max_epochs": 3, "students.*.optim.max_epochs": 4, "seed": 7})
+    config = load_run_config(DISTILL, "dblp", {"teacher.optim.max_epochs": 3, "students.*.optim.max_epochs": 4,
+                                               "evaluation.seeds": [7]})
     assert config.teacher.optim.max_epochs == 3
-    assert [s.optim.max_epochs for s in config.students] == [4, 4]
-    assert config.seed == 7
+    assert {s.optim.max_epochs for s in config.students} == {4}
+    assert config.evaluation.seeds == [7]
 
 
 def test_unknown_dataset_lists_known_ones():
@@ -33,3 +37,8 @@ def test_missing_file_and_bad_values_are_named(tmp_path):
     bad.write_text("students: [{name: a, method: mlp, typo_field: 1}]\n")
     with pytest.raises(ConfigError, match=r"(?s)bad.yaml.*typo_field"):
         load_run_config(bad, "dblp")
+
+
+def test_student_metapaths_must_exist():
+    with pytest.raises(ConfigError, match="unknown meta-paths"):
+        load_run_config(DISTILL, "dblp", {"students": [{"name": "x", "method": "hg2m_plus", "metapaths": ["APXPA"]}]})

@@ -1,6 +1,6 @@
 import pytest
 
-from hg2m.evaluate import classification_metrics, comparison_table, markdown_table
+from hg2m.evaluate import classification_metrics
 
 
 def test_metrics_hand_computed():
@@ -22,14 +22,31 @@ def test_empty_set_is_an_error():
         classification_metrics([], [], num_classes=2)
 
 
-def test_comparison_table_one_row_per_model():
-    rows = [
-        {"model": m, "kind": k, "split": s, "accuracy": a, "macro_f1": a - 0.1, "micro_f1": a}
-        for m, k, a in [("teacher", "teacher", 0.9), ("hg2m", "hg2m", 0.8)]
-        for s in ("val", "test")
-    ]
-    table = comparison_table(rows)
-    assert table["model"].tolist() == ["teacher", "hg2m"]
-    assert list(table.columns[2:]) == [f"{s}_{m}" for s in ("val", "test") for m in ("accuracy", "macro_f1", "micro_f1")]
-    assert table.loc[1, "test_macro_f1"] == pytest.approx(0.7)
-    assert markdown_table(table).splitlines()[2].startswith("| teacher | teacher | 0.9000")
+def test_production_combines_observed_and_held_out():
+    import torch
+
+    from hg2m.evaluate import score_parts
+
+    logits = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
+    labels = torch.tensor([0, 1, 1, 0, 0])
+    parts = {"test_observed": torch.tensor([0, 1, 2, 3]), "test_held_out": torch.tensor([4])}
+    scores = score_parts(logits, labels, parts, num_classes=2, held_out_fraction=0.2)
+    assert scores["test_observed"]["accuracy"] == pytest.approx(0.75)
+    assert scores["test_held_out"]["accuracy"] == 0.0
+    assert scores["production"]["accuracy"] == pytest.approx(0.8 * 0.75 + 0.2 * 0.0)
+
+
+def test_summary_mean_and_std_over_seeds():
+    import pandas as pd
+
+    from hg2m.evaluate import display_table, summary_table
+
+    results = pd.DataFrame([
+        {"model": "hg2m", "method": "hg2m", "setting": "transductive", "seed": s, "part": "test",
+         "accuracy": a, "macro_f1": a, "micro_f1": a} for s, a in [(0, 0.8), (1, 0.9)]
+    ])
+    summary = summary_table(results)
+    assert summary.loc[0, "seeds"] == 2
+    assert summary.loc[0, "micro_f1_mean"] == pytest.approx(0.85)
+    assert summary.loc[0, "micro_f1_std"] == pytest.approx(0.0707107, rel=1e-5)  # sample std of 0.8, 0.9
+    assert display_table(summary).loc[0, "micro_f1"] == "85.00 ± 7.07"

@@ -3,7 +3,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from hg2m.distill.losses import hg2m_loss, kd_loss
+from hg2m.distill.losses import edge_kd_loss, hg2m_loss, kd_loss, metapath_loss
 
 
 def test_kd_loss_hand_computed():
@@ -42,3 +42,27 @@ def pytest_approx(value):
     import pytest
 
     return pytest.approx(value, rel=1e-5, abs=1e-7)
+
+
+def test_edge_kd_loss_hand_computed():
+    # node 0's teacher p = [0.75, 0.25] supervises node 1's student q = [0.5, 0.5], weight 2
+    teacher = torch.tensor([[math.log(3.0), 0.0], [0.0, 0.0]])
+    student = torch.zeros(2, 2)
+    kl = 0.75 * math.log(1.5) + 0.25 * math.log(0.5)
+    loss = edge_kd_loss(student, teacher, torch.tensor([0]), torch.tensor([1]), torch.tensor([2.0]))
+    assert loss.item() == pytest_approx(2 * kl)
+    # the reverse edge: teacher of node 1 (uniform) vs student of node 0 (uniform): 0
+    assert edge_kd_loss(student, teacher, torch.tensor([1]), torch.tensor([0]), torch.tensor([1.0])).item() == pytest_approx(0)
+
+
+def test_metapath_loss_formula():
+    # L_MP(P) = (sum_e w KL + N L_RN) / (|E_P| + N); mean over meta-paths
+    teacher = torch.tensor([[math.log(3.0), 0.0], [0.0, 0.0], [0.0, 0.0]])
+    student = torch.zeros(3, 2)
+    kl = 0.75 * math.log(1.5) + 0.25 * math.log(0.5)
+    l_rn = torch.tensor(0.1)
+    path_a = (torch.tensor([0, 0]), torch.tensor([1, 2]), torch.tensor([1.0, 0.5]))  # sum = 1.5 kl
+    path_b = (torch.tensor([1]), torch.tensor([2]), torch.tensor([1.0]))  # uniform -> uniform: 0
+    expected = ((1.5 * kl + 3 * 0.1) / (2 + 3) + (0 + 3 * 0.1) / (1 + 3)) / 2
+    assert metapath_loss(student, teacher, [path_a, path_b], l_rn, num_nodes=3).item() == pytest_approx(expected)
+    assert metapath_loss(student, teacher, [], l_rn, num_nodes=3).item() == pytest_approx(0.1)

@@ -37,6 +37,9 @@ class DatasetConfig(StrictModel):
     split_seed: int = Field(0, description="Seed for loaders that must cut train/val themselves.")
     val_fraction: float = Field(0.2, gt=0, lt=1)
     class_names: list[str] = []
+    metapaths: dict[str, list[str]] = Field(
+        default_factory=dict, description="Meta-paths from the target type back to it, as node-type sequences."
+    )
 
     def resolved_raw_dir(self) -> Path:
         return self.raw_dir if self.raw_dir.is_absolute() else PROJECT_ROOT / self.raw_dir
@@ -65,18 +68,59 @@ class TeacherConfig(StrictModel):
     optim: OptimConfig = OptimConfig()
 
 
+StudentMethod = Literal["mlp", "hg2m", "hg2m_plus", "hire", "hg2m_plus_hire"]
+
+
 class StudentConfig(StrictModel):
-    """One student. `mlp` learns from hard labels only; `hg2m` from the teacher's soft labels."""
+    """One student (see README, Method): every method is an MLP on the target features at inference.
+
+    mlp: hard labels only. hg2m: soft labels on every observed node. hg2m_plus: reliable node
+    distillation and reliable meta-path distillation (each switchable, for ablations). hire:
+    node-level KD plus relation-level KD. hg2m_plus_hire: both.
+    """
 
     name: str
-    method: Literal["mlp", "hg2m"]
+    method: StudentMethod
     hidden_dim: int = Field(128, gt=0)
     num_layers: int = Field(2, ge=1)
     dropout: float = Field(0.2, ge=0, lt=1)
     norm: Literal["none", "batch", "layer"] = "none"
     lambda_ce: float = Field(0.0, ge=0, le=1, description="Weight of the hard-label CE term (HG2M's lambda).")
     temperature: float = Field(1.0, gt=0, description="KD temperature tau (1 in the HG2M reference).")
+    reliable_nodes: bool = Field(True, description="HG2M+: distil reliable nodes only (off: every observed node).")
+    gamma: float = Field(0.0, ge=0, description="HG2M+: weight of the reliable meta-path term (0 = off).")
+    metapaths: list[str] | None = Field(None, description="HG2M+: meta-paths to use (default: all of the dataset's).")
+    hire_beta: float = Field(1.0, ge=0, description="HIRE: weight of the relation-level term.")
+    hire_tau: float = Field(1.0, gt=0, description="HIRE: temperature of the relation (similarity) softmax.")
+    hire_batch_size: int = Field(256, gt=0, description="HIRE: target nodes per relation-level batch.")
+    hire_max_neighbours: int = Field(512, gt=0, description="HIRE: sampled neighbours per node type and batch.")
     optim: OptimConfig = OptimConfig(max_epochs=1000)
+
+    @property
+    def uses_teacher(self) -> bool:
+        return self.method != "mlp"
+
+    @property
+    def uses_reliability(self) -> bool:
+        return self.method in ("hg2m_plus", "hg2m_plus_hire")
+
+    @property
+    def uses_relations(self) -> bool:
+        return self.method in ("hire", "hg2m_plus_hire")
+
+
+class MetaPathConfig(StrictModel):
+    max_per_node: int = Field(50, gt=0, description="Keep each node's top-k meta-path neighbours by path count.")
+    min_count: int = Field(1, ge=1, description="Minimum number of path instances for a candidate pair.")
+
+
+class EvaluationConfig(StrictModel):
+    """Settings and seeds (GLNN protocol): every model is trained and scored per setting and seed."""
+
+    settings: list[Literal["transductive", "inductive"]] = ["transductive", "inductive"]
+    seeds: list[int] = Field([0, 1, 2], min_length=1)
+    inductive_fraction: float = Field(0.2, gt=0, lt=1, description="Share of test nodes held out (inductive).")
+    reliable_ratio: float = Field(0.9, gt=0, le=1, description="HG2M+'s p: share of unlabelled nodes kept.")
 
 
 class TrackingConfig(StrictModel):
@@ -92,7 +136,8 @@ class RunConfig(StrictModel):
     graph: GraphConfig = GraphConfig()
     teacher: TeacherConfig = TeacherConfig()
     students: list[StudentConfig]
-    seed: int = 0
+    metapath: MetaPathConfig = MetaPathConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
     device: Literal["auto", "cpu", "cuda"] = "auto"
     enable_cache: bool = True
     tracking: TrackingConfig = TrackingConfig()
@@ -104,7 +149,21 @@ class RunConfig(StrictModel):
             raise ValueError("at least one student is required")
         if len(set(names)) != len(names):
             raise ValueError(f"student names must be unique, got {names}")
+        for student in self.students:
+            unknown = set(student.metapaths or []) - set(self.dataset.metapaths)
+            if unknown:
+                raise ValueError(f"student {student.name!r}: unknown meta-paths {sorted(unknown)}")
         return self
+
+    @property
+    def registration_setting(self) -> str:
+        """Models registered come from this setting: transductive (trained on the most data) when run."""
+        settings = self.evaluation.settings
+        return "transductive" if "transductive" in settings else settings[0]
+
+    def runs(self) -> list[tuple[str, int]]:
+        """Every (setting, seed) pair a model is trained for."""
+        return [(setting, seed) for setting in self.evaluation.settings for seed in self.evaluation.seeds]
 
     @property
     def experiment_name(self) -> str:

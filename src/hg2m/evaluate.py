@@ -34,13 +34,42 @@ def score_logits(logits: torch.Tensor, labels: torch.Tensor, idx: torch.Tensor, 
     return classification_metrics(labels[idx].cpu().numpy(), pred, num_classes)
 
 
-def comparison_table(rows: list[dict]) -> pd.DataFrame:
-    """rows: {'model', 'kind', 'split', metric...} -> one row per model, columns '<split>_<metric>'."""
-    frame = pd.DataFrame(rows)
-    wide = frame.pivot_table(index=["model", "kind"], columns="split", values=list(METRICS), sort=False)
-    wide.columns = [f"{split}_{metric}" for metric, split in wide.columns]
-    ordered = [f"{s}_{m}" for s in ("val", "test") for m in METRICS if f"{s}_{m}" in wide.columns]
-    return wide[ordered].reset_index()
+def score_parts(logits: torch.Tensor, labels: torch.Tensor, parts: dict[str, torch.Tensor], num_classes: int,
+                held_out_fraction: float) -> dict[str, dict[str, float]]:
+    """Metrics per node set; with a held-out part also `production` = (1-f) observed + f held-out (GLNN)."""
+    scores = {name: score_logits(logits, labels, idx, num_classes) for name, idx in parts.items() if len(idx)}
+    if "test_held_out" in scores and "test_observed" in scores:
+        f = held_out_fraction
+        scores["production"] = {m: (1 - f) * scores["test_observed"][m] + f * scores["test_held_out"][m] for m in METRICS}
+    return scores
+
+
+def result_rows(model: str, method: str, setting: str, seed: int, scores: dict[str, dict[str, float]]) -> list[dict]:
+    return [{"model": model, "method": method, "setting": setting, "seed": seed, "part": part, **metrics}
+            for part, metrics in scores.items()]
+
+
+def summary_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Long results (one row per model, setting, seed, part) -> mean and std over seeds per model, setting, part."""
+    grouped = results.groupby(["model", "method", "setting", "part"], sort=False)[list(METRICS)]
+    summary = grouped.agg(["mean", "std"])
+    summary.columns = [f"{metric}_{stat}" for metric, stat in summary.columns]
+    summary = summary.fillna(0.0)  # one seed: std is undefined, report 0
+    summary.insert(0, "seeds", grouped.size())
+    return summary.reset_index()
+
+
+REPORTED_PARTS = ("test", "test_observed", "test_held_out", "production")
+
+
+def display_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Test-side rows with 'mean ± std' in percent, for the terminal and the README."""
+    shown = summary[summary["part"].isin(REPORTED_PARTS)]
+    shown = shown[~((shown["setting"] == "inductive") & (shown["part"] == "test"))]
+    table = shown[["model", "setting", "part", "seeds"]].copy()
+    for metric in METRICS:
+        table[metric] = [f"{100 * m:.2f} ± {100 * s:.2f}" for m, s in zip(shown[f"{metric}_mean"], shown[f"{metric}_std"])]
+    return table.reset_index(drop=True)
 
 
 def markdown_table(frame: pd.DataFrame, digits: int = 4) -> str:

@@ -12,7 +12,8 @@ from torch import nn
 from hg2m.config import GraphConfig, TeacherConfig
 from hg2m.data.graph import HeteroGraphData
 from hg2m.evaluate import score_logits
-from hg2m.models import build_teacher
+from hg2m.inductive import observed_graph
+from hg2m.models import TeacherOutput, build_teacher
 from hg2m.train import EpochCallback, FitResult, fit, seed_everything
 
 LOGIT_PREFIX = "logit_"
@@ -57,17 +58,42 @@ def train_teacher(
         return float((pred == labels[val_idx]).float().mean())
 
     result = fit(model, loss_fn, val_accuracy, config.optim, on_epoch)
-    with torch.no_grad():
-        logits = model(graph, features).logits.cpu()
     model.cpu()
+    logits = infer(model, data).logits
     return TrainedModel(model=model, logits=logits, fit=result, metrics=split_metrics(logits, data))
 
 
-def logits_to_frame(logits: torch.Tensor) -> pd.DataFrame:
-    """(N, C) logits -> DataFrame with `id` and one `logit_<c>` column per class: the soft-label contract."""
+def infer(model: nn.Module, data: HeteroGraphData) -> TeacherOutput:
+    """Full-neighbourhood inference on the CPU: logits (N, C) and every type's embeddings."""
+    model.eval()
+    with torch.no_grad():
+        return model(data.graph, data.features)
+
+
+def train_teacher_for_setting(
+    data: HeteroGraphData, hidden: torch.Tensor, config: TeacherConfig, graph_config: GraphConfig, seed: int,
+    device: torch.device, on_epoch: EpochCallback | None = None,
+) -> TrainedModel:
+    """Train on the observed graph (hidden nodes' edges removed); the returned logits are the observed
+    graph's for observed nodes and the full graph's for hidden ones, which only evaluation reads."""
+    trained = train_teacher(observed_graph(data, hidden), config, graph_config, seed, device, on_epoch)
+    if len(hidden):
+        trained.logits[hidden] = infer(trained.model, data).logits[hidden]
+        trained.metrics = split_metrics(trained.logits, data)
+    return trained
+
+
+def logits_to_frame(logits: torch.Tensor, observed: torch.Tensor) -> pd.DataFrame:
+    """(N, C) logits -> `id`, `observed` and one `logit_<c>` column per class: the soft-label contract."""
     frame = pd.DataFrame(logits.numpy(), columns=[f"{LOGIT_PREFIX}{c}" for c in range(logits.shape[1])])
+    frame.insert(0, "observed", observed.numpy())
     frame.insert(0, "id", range(len(frame)))
     return frame
+
+
+def frame_to_observed(frame: pd.DataFrame) -> torch.Tensor:
+    """(N,) bool: the nodes whose soft labels a student may use."""
+    return torch.from_numpy(frame.sort_values("id")["observed"].to_numpy(dtype=bool))
 
 
 def frame_to_logits(frame: pd.DataFrame) -> torch.Tensor:

@@ -1,46 +1,58 @@
-"""Score teacher and students on the same splits and log one comparison to MLflow."""
+"""Score teacher and students for every (setting, seed); log the results table to MLflow."""
 
 from typing import Annotated
 
 import mlflow
 import pandas as pd
+from mlflow.tracking import MlflowClient
 from torch import nn
 from zenml import step
 
 from hg2m.data.graph import HeteroGraphData
-from hg2m.evaluate import comparison_table, markdown_table, score_logits
+from hg2m.distill.signals import run_key
+from hg2m.evaluate import display_table, markdown_table, result_rows, score_parts, summary_table
+from hg2m.inductive import evaluation_parts, hidden_nodes
 from hg2m.student import predict_logits
 from hg2m.teacher import frame_to_logits
-from hg2m.tracking import log_split_metrics
 from steps.tracking import TRACKER, link_runs, parent_run_id
-
-EVAL_SPLITS = ("val", "test")
-
-
-def score_rows(name: str, kind: str, logits, graph: HeteroGraphData) -> list[dict]:
-    return [{"model": name, "kind": kind, "split": split,
-             **score_logits(logits, graph.labels, graph.splits[split], graph.num_classes)} for split in EVAL_SPLITS]
 
 
 @step(experiment_tracker=TRACKER)
 def evaluate(
-    graph: HeteroGraphData, teacher_logits: pd.DataFrame, student_models: list[nn.Module], student_reports: list[dict]
-) -> Annotated[pd.DataFrame, "comparison"]:
+    graph: HeteroGraphData, runs: list[tuple[str, int]], held_out_fraction: float, teacher_name: str,
+    teacher_logits: list[pd.DataFrame], student_models: list[nn.ModuleDict], student_reports: list[dict],
+) -> tuple[Annotated[pd.DataFrame, "results"], Annotated[pd.DataFrame, "summary"]]:
     """Students are scored from their features alone (no graph), the teacher from its logits."""
     link_runs()
-    rows = score_rows("teacher", "teacher", frame_to_logits(teacher_logits), graph)
     features = graph.target_features()
-    for model, report in zip(student_models, student_reports, strict=True):
-        rows += score_rows(report["name"], report["method"], predict_logits(model, features), graph)
-    table = comparison_table(rows)
-    for target_run in (None, parent_run_id()):
-        for row in table.to_dict("records"):
-            metrics = {s: {m.split("_", 1)[1]: v for m, v in row.items() if m.startswith(f"{s}_")} for s in EVAL_SPLITS}
-            log_split_metrics(metrics, prefix=f"{row['model']}.", run_id=target_run)
-        text = markdown_table(table)
-        if target_run is None:
-            mlflow.log_text(text, "comparison.md")
-            mlflow.log_text(table.to_csv(index=False), "comparison.csv")
-        else:
-            mlflow.tracking.MlflowClient().log_text(target_run, text, "comparison.md")
-    return table
+    rows = []
+    for index, (setting, seed) in enumerate(runs):
+        parts = evaluation_parts(graph, hidden_nodes(graph, setting, held_out_fraction, seed))
+
+        def scores(logits):
+            return score_parts(logits, graph.labels, parts, graph.num_classes, held_out_fraction)
+
+        rows += result_rows(teacher_name, "teacher", setting, seed, scores(frame_to_logits(teacher_logits[index])))
+        for models, report in zip(student_models, student_reports, strict=True):
+            logits = predict_logits(models[run_key(setting, seed)], features)
+            rows += result_rows(report["name"], report["method"], setting, seed, scores(logits))
+    results = pd.DataFrame(rows)
+    summary = summary_table(results)
+    log_tables(results, summary)
+    return results, summary
+
+
+def log_tables(results: pd.DataFrame, summary: pd.DataFrame) -> None:
+    """Markdown and CSV on this step's run and on the pipeline's parent run; headline metrics as metrics."""
+    text = markdown_table(display_table(summary))
+    files = {"results.md": text, "results.csv": results.to_csv(index=False), "summary.csv": summary.to_csv(index=False)}
+    parent = parent_run_id()
+    for name, content in files.items():
+        mlflow.log_text(content, name)
+        if parent:
+            MlflowClient().log_text(parent, content, name)
+    for row in summary.itertuples(index=False):
+        key = f"{row.model}.{row.setting}.{row.part}.micro_f1_mean"
+        mlflow.log_metric(key, row.micro_f1_mean)
+        if parent:
+            MlflowClient().log_metric(parent, key, row.micro_f1_mean)

@@ -26,3 +26,32 @@ def hg2m_loss(
     ce = F.cross_entropy(student_logits[train_idx], labels[train_idx])
     kd = kd_loss(student_logits[distill_idx], teacher_logits[distill_idx], temperature)
     return lambda_ce * ce + (1.0 - lambda_ce) * kd
+
+
+def edge_kd_loss(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, src: torch.Tensor, dst: torch.Tensor,
+    weight: torch.Tensor, temperature: float = 1.0,
+) -> torch.Tensor:
+    """sum_e w_e KL(p_src(e) || q_dst(e)) * tau^2 over directed edges e (src's teacher supervises dst's student)."""
+    log_p = F.log_softmax(teacher_logits[src] / temperature, dim=-1)
+    log_q = F.log_softmax(student_logits[dst] / temperature, dim=-1)
+    per_edge = (log_p.exp() * (log_p - log_q)).sum(-1)
+    return (weight * per_edge).sum() * temperature**2
+
+
+MetaPathEdges = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # src, dst, weight
+
+
+def metapath_loss(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, edges: list[MetaPathEdges],
+    reliable_node_loss: torch.Tensor, num_nodes: int, temperature: float = 1.0,
+) -> torch.Tensor:
+    """HG2M+'s L_MP: mean over meta-paths P of (sum_{u->v in E_P} w KL(p_u||q_v) + N L_RN) / (|E_P| + N)."""
+    if not edges:
+        return reliable_node_loss
+    terms = [
+        (edge_kd_loss(student_logits, teacher_logits, src, dst, w, temperature) + num_nodes * reliable_node_loss)
+        / (len(src) + num_nodes)
+        for src, dst, w in edges
+    ]
+    return torch.stack(terms).mean()

@@ -1,0 +1,1 @@
+"""distillation inputs: reliability scores and meta-path neighbour sets."""
