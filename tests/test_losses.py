@@ -3,7 +3,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from hg2m.distill.losses import edge_kd_loss, hg2m_loss, kd_loss, metapath_loss
+from hg2m.distill.losses import edge_targets, hg2m_loss, kd_loss, metapath_loss
 
 
 def test_kd_loss_hand_computed():
@@ -44,15 +44,23 @@ def pytest_approx(value):
     return pytest.approx(value, rel=1e-5, abs=1e-7)
 
 
-def test_edge_kd_loss_hand_computed():
-    # node 0's teacher p = [0.75, 0.25] supervises node 1's student q = [0.5, 0.5], weight 2
+def direct_edge_kl(student, teacher, src, dst, weight):
+    """The definition, edge by edge: sum_e w_e KL(p_src || q_dst)."""
+    log_p, log_q = F.log_softmax(teacher, -1)[src], F.log_softmax(student, -1)[dst]
+    return (weight * (log_p.exp() * (log_p - log_q)).sum(-1)).sum()
+
+
+def test_edge_targets_hand_computed():
+    # node 0's teacher p = [0.75, 0.25] supervises node 1's student q = [0.5, 0.5] with weight 2:
+    # 2 KL = 2 (0.75 ln 1.5 + 0.25 ln 0.5)
     teacher = torch.tensor([[math.log(3.0), 0.0], [0.0, 0.0]])
     student = torch.zeros(2, 2)
     kl = 0.75 * math.log(1.5) + 0.25 * math.log(0.5)
-    loss = edge_kd_loss(student, teacher, torch.tensor([0]), torch.tensor([1]), torch.tensor([2.0]))
-    assert loss.item() == pytest_approx(2 * kl)
-    # the reverse edge: teacher of node 1 (uniform) vs student of node 0 (uniform): 0
-    assert edge_kd_loss(student, teacher, torch.tensor([1]), torch.tensor([0]), torch.tensor([1.0])).item() == pytest_approx(0)
+    folded = edge_targets(teacher, (torch.tensor([0]), torch.tensor([1]), torch.tensor([2.0])))
+    assert folded.targets.flatten().tolist() == pytest_approx([0.0, 0.0, 1.5, 0.5])
+    l_rn = torch.tensor(0.0)
+    # with L_RN = 0 and N = 2: L_MP = 2 kl / (1 + 2)
+    assert metapath_loss(student, [folded], l_rn, num_nodes=2).item() == pytest_approx(2 * kl / 3)
 
 
 def test_metapath_loss_formula():
@@ -64,5 +72,23 @@ def test_metapath_loss_formula():
     path_a = (torch.tensor([0, 0]), torch.tensor([1, 2]), torch.tensor([1.0, 0.5]))  # sum = 1.5 kl
     path_b = (torch.tensor([1]), torch.tensor([2]), torch.tensor([1.0]))  # uniform -> uniform: 0
     expected = ((1.5 * kl + 3 * 0.1) / (2 + 3) + (0 + 3 * 0.1) / (1 + 3)) / 2
-    assert metapath_loss(student, teacher, [path_a, path_b], l_rn, num_nodes=3).item() == pytest_approx(expected)
-    assert metapath_loss(student, teacher, [], l_rn, num_nodes=3).item() == pytest_approx(0.1)
+    folded = [edge_targets(teacher, path_a), edge_targets(teacher, path_b)]
+    assert metapath_loss(student, folded, l_rn, num_nodes=3).item() == pytest_approx(expected)
+    assert metapath_loss(student, [], l_rn, num_nodes=3).item() == pytest_approx(0.1)
+
+
+def test_folded_targets_equal_the_edge_by_edge_definition_with_gradients():
+    torch.manual_seed(0)
+    teacher, student = torch.randn(50, 4), torch.randn(50, 4, requires_grad=True)
+    src, dst, weight = torch.randint(0, 50, (300,)), torch.randint(0, 50, (300,)), torch.rand(300)
+    folded = edge_targets(teacher, (src, dst, weight), temperature=2.0)
+    # temperature: both sides scale logits by 1/tau and the sum by tau^2
+    direct = direct_edge_kl(student / 2.0, teacher / 2.0, src, dst, weight) * 4.0
+    l_rn = torch.tensor(0.0)
+    via_targets = metapath_loss(student, [folded], l_rn, num_nodes=50, temperature=2.0) * (300 + 50)
+    torch.testing.assert_close(via_targets, direct)
+    grad_direct = torch.autograd.grad(direct, student)[0]
+    grad_folded = torch.autograd.grad(via_targets, student)[0]
+    torch.testing.assert_close(grad_folded, grad_direct)
+
+

@@ -20,7 +20,7 @@ from torch import nn
 from hg2m.config import StudentConfig
 from hg2m.data.graph import HeteroGraphData
 from hg2m.distill.hire import HireEncoders, gather_rows, neighbour_types, relation_kd_loss, sample_type_neighbours
-from hg2m.distill.losses import MetaPathEdges, kd_loss, metapath_loss
+from hg2m.distill.losses import EdgeTargets, MetaPathEdges, edge_targets, kd_loss, metapath_loss
 from hg2m.models.mlp import MLP
 from hg2m.teacher import TrainedModel, split_metrics
 from hg2m.train import EpochCallback, fit, seed_everything
@@ -92,7 +92,7 @@ class RelationLoss:
 
 
 def distillation_loss(logits: torch.Tensor, teacher: torch.Tensor, config: StudentConfig, observed_idx: torch.Tensor,
-                      reliable_idx: torch.Tensor | None, edges: list[MetaPathEdges]) -> torch.Tensor:
+                      reliable_idx: torch.Tensor | None, edges: list[EdgeTargets]) -> torch.Tensor:
     """The soft-label part: KD on observed nodes (hg2m, hire) or L_RN + gamma L_MP (hg2m_plus)."""
     tau = config.temperature
     if not config.uses_reliability:
@@ -101,7 +101,7 @@ def distillation_loss(logits: torch.Tensor, teacher: torch.Tensor, config: Stude
     l_rn = kd_loss(logits[node_idx], teacher[node_idx], tau)
     if config.gamma == 0 or not edges:
         return l_rn
-    return l_rn + config.gamma * metapath_loss(logits, teacher, edges, l_rn, len(observed_idx), tau)
+    return l_rn + config.gamma * metapath_loss(logits, edges, l_rn, len(observed_idx), tau)
 
 
 def train_student(
@@ -117,7 +117,8 @@ def train_student(
     observed_idx = torch.nonzero(signals.observed).squeeze(1).to(device)
     reliable_idx = torch.nonzero(signals.reliable).squeeze(1).to(device) if signals.reliable is not None else None
     teacher = signals.logits.to(device) if signals.logits is not None else None
-    edges = [(s.to(device), d.to(device), w.to(device)) for s, d, w in signals.metapath_edges]
+    edges = [edge_targets(teacher, (s.to(device), d.to(device), w.to(device)), config.temperature)
+             for s, d, w in signals.metapath_edges] if teacher is not None else []
     student = build_student(config, features.shape[1], data.num_classes).to(device)
     trained: nn.Module = student
     relation = None

@@ -93,7 +93,7 @@ def logits_to_frame(logits: torch.Tensor, observed: torch.Tensor) -> pd.DataFram
 
 def frame_to_observed(frame: pd.DataFrame) -> torch.Tensor:
     """(N,) bool: the nodes whose soft labels a student may use."""
-    return torch.from_numpy(frame.sort_values("id")["observed"].to_numpy(dtype=bool))
+    return torch.from_numpy(frame.sort_values("id")["observed"].to_numpy(dtype=bool).copy())
 
 
 def frame_to_logits(frame: pd.DataFrame) -> torch.Tensor:

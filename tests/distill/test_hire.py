@@ -9,13 +9,11 @@ from hg2m.data.graph import build_graph_data
 from hg2m.distill.hire import (
     HireEncoders,
     gather_rows,
-    hire_loss,
     neighbour_types,
     relation_kd_loss,
     relation_matrix,
     sample_type_neighbours,
 )
-from hg2m.distill.losses import kd_loss
 
 NO_CAP = 100
 
@@ -161,9 +159,3 @@ def test_hire_encoders_dense_and_sparse(tiny_data):
     assert encoders.encoders["paper"][0].weight.grad is not None
 
 
-def test_hire_loss_is_kd_plus_beta_relation():
-    gen = torch.Generator().manual_seed(3)
-    student, teacher = torch.randn(4, 3, generator=gen), torch.randn(4, 3, generator=gen)
-    relation = torch.tensor(0.7)
-    loss = hire_loss(student, teacher, relation, temperature=2.0, beta=0.5)
-    assert loss.item() == pytest.approx(kd_loss(student, teacher, 2.0).item() + 0.5 * 0.7)

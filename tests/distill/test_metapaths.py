@@ -1,109 +1,254 @@
+import math
+
+import dgl
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from scipy.optimize import brentq
 
-from hg2m.config import GraphConfig
+from hg2m.config import CONFIG_DIR, DatasetConfig, GraphConfig, read_yaml
 from hg2m.data.graph import build_graph_data
-from hg2m.distill.metapaths import metapath_counts, metapath_neighbours, reliable_metapath_edges, resolve_metapath
+from hg2m.data.raw import load_raw_dataset
+from hg2m.distill.metapaths import (
+    LR_L2,
+    metapath_counts,
+    metapath_neighbours,
+    metapath_summary,
+    reliable_metapath_edges,
+    resolve_metapath,
+)
 
 APA = ["author", "paper", "author"]
+APTPA = ["author", "paper", "term", "paper", "author"]
 APVPA = ["author", "paper", "venue", "paper", "author"]
+DBLP_CAP = 50
 
 
 @pytest.fixture
-def graph(tiny_snapshot):
+def graph(tiny_snapshot) -> dgl.DGLGraph:
     return build_graph_data(tiny_snapshot, GraphConfig()).graph
 
 
+def pair_set(frame: pd.DataFrame) -> set[tuple[int, int]]:
+    return set(zip(frame["node"].tolist(), frame["neighbour"].tolist()))
+
+
+def author_paper_graph(paper_author: list[tuple[int, int]], extra_author_paper: bool = False) -> dgl.DGLGraph:
+    """A hand-built author/paper heterograph (optionally with a second author->paper relation)."""
+    p, a = torch.tensor([e[0] for e in paper_author]), torch.tensor([e[1] for e in paper_author])
+    data = {("paper", "writes", "author"): (p, a), ("author", "rev_writes", "paper"): (a, p)}
+    if extra_author_paper:
+        data[("author", "reviews", "paper")] = (a, p)
+    return dgl.heterograph(data, idtype=torch.int64)
+
+
+# --- meta-path counts on the conftest graph --------------------------------------------------------
+# PAPER_AUTHOR: p0 {a0, a1}, p1 {a2}, p2 {a3, a4}, p3 {a5, a0}; PAPER_VENUE: p0 v0, p1 v1, p2 v0, p3 v1
+
+
 def test_apa_counts_by_hand(graph):
-    # papers (conftest PAPER_AUTHOR): p0 {a0, a1}, p1 {a2}, p2 {a3, a4}, p3 {a5, a0}
-    # APA[i, j] = shared papers; the diagonal = own paper count (a0 has p0 and p3)
+    # APA[i, j] = papers shared by i and j; the diagonal = own paper count (a0 wrote p0 and p3 -> 2)
     expected = np.array([
-        [2, 1, 0, 0, 0, 1],
+        [2, 1, 0, 0, 0, 1],  # a0: p0 with a1, p3 with a5
         [1, 1, 0, 0, 0, 0],
         [0, 0, 1, 0, 0, 0],
-        [0, 0, 0, 1, 1, 0],
+        [0, 0, 0, 1, 1, 0],  # a3, a4 share p2
         [0, 0, 0, 1, 1, 0],
         [1, 0, 0, 0, 0, 1],
     ])
-    np.testing.assert_array_equal(metapath_counts(graph, APA).toarray(), expected)
+    counts = metapath_counts(graph, APA)
+    assert counts.shape == (6, 6)
+    np.testing.assert_array_equal(counts.toarray(), expected)
 
 
 def test_apvpa_counts_by_hand(graph):
-    # venues (PAPER_VENUE): v0 {p0, p2} -> authors {a0, a1} x {a3, a4} paths; v1 {p1, p3} -> {a2} x {a5, a0}
-    m = metapath_counts(graph, APVPA).toarray()
-    assert m[0, 3] == 1 and m[1, 4] == 1 and m[2, 5] == 1 and m[2, 0] == 1
-    # a0 -> a0: via p0-v0-p0 and p3-v1-p3 = 2 paths
-    assert m[0, 0] == 2
-    np.testing.assert_array_equal(m, m.T)
+    # APV = author x venue path counts: a0 {v0 via p0, v1 via p3}, a1 v0, a2 v1, a3 v0, a4 v0, a5 v1
+    #   B = [[1,1],[1,0],[0,1],[1,0],[1,0],[0,1]];  APVPA = B B^T, so M[i, j] = sum_v B[i, v] B[j, v]
+    # a0 row: a0 1*1 + 1*1 = 2, every other author shares exactly one venue with a0 -> 1
+    # a1 (v0): a0, a1, a3, a4 -> 1;  a2 (v1): a0, a2, a5 -> 1
+    expected = np.array([
+        [2, 1, 1, 1, 1, 1],
+        [1, 1, 0, 1, 1, 0],
+        [1, 0, 1, 0, 0, 1],
+        [1, 1, 0, 1, 1, 0],
+        [1, 1, 0, 1, 1, 0],
+        [1, 0, 1, 0, 0, 1],
+    ])
+    np.testing.assert_array_equal(metapath_counts(graph, APVPA).toarray(), expected)
 
 
-def test_resolve_errors_name_the_hop(graph):
-    with pytest.raises(ValueError, match="hop author->venue"):
+def test_counts_follow_edge_direction(graph):
+    # A-P-V (author -> paper -> venue) is 6 x 2 with rows = authors: a0 reaches v0 and v1 once each
+    apv = metapath_counts(graph, ["author", "paper", "venue"]).toarray()
+    np.testing.assert_array_equal(apv, [[1, 1], [1, 0], [0, 1], [1, 0], [1, 0], [0, 1]])
+
+
+def test_resolve_gives_canonical_relations(graph):
+    assert resolve_metapath(graph, APVPA) == [
+        ("author", "rev_paper_author", "paper"), ("paper", "paper_venue", "venue"),
+        ("venue", "rev_paper_venue", "paper"), ("paper", "paper_author", "author"),
+    ]
+
+
+def test_resolve_errors_name_the_metapath_and_hop(graph):
+    with pytest.raises(ValueError, match=r"author-venue-author: hop author->venue .* none"):
         resolve_metapath(graph, ["author", "venue", "author"])
-    with pytest.raises(ValueError, match="same type"):
+    ambiguous = author_paper_graph([(0, 0), (0, 1)], extra_author_paper=True)
+    with pytest.raises(ValueError, match="author-paper-author: hop author->paper") as error:
+        resolve_metapath(ambiguous, APA)
+    assert "rev_writes" in str(error.value) and "reviews" in str(error.value)  # the candidates are listed
+
+
+def test_metapath_must_return_to_its_start_type(graph):
+    with pytest.raises(ValueError, match="AP .* same type"):
         metapath_neighbours(graph, {"AP": ["author", "paper"]}, max_per_node=5)
 
 
-def test_pairs_are_unordered_and_capped(graph):
+# --- capped neighbour pairs -------------------------------------------------------------------------
+
+
+def test_uncapped_pairs_are_the_off_diagonal_upper_triangle(graph):
     frame = metapath_neighbours(graph, {"APA": APA}, max_per_node=5)
-    pairs = set(zip(frame["node"], frame["neighbour"]))
-    assert pairs == {(0, 1), (0, 5), (3, 4)}
-    assert (frame["node"] < frame["neighbour"]).all() and (frame["count"] >= 1).all()
-    # APVPA, cap 1: each author keeps its single best neighbour (ties -> smaller id); a pair stays if
-    # either endpoint kept it. a0: counts a1..a5 = [0, 1, 1, 1, 1]? computed below from the matrix.
-    m = metapath_counts(graph, APVPA).toarray()
-    np.fill_diagonal(m, 0)
-    best = {i: int(np.lexsort((np.arange(6), -m[i]))[0]) for i in range(6) if m[i].max() > 0}
-    expected = {(min(i, j), max(i, j)) for i, j in best.items()}
+    assert list(frame.columns) == ["metapath", "node", "neighbour", "count"]
+    assert {c: str(t) for c, t in frame.dtypes.items()} == {
+        "metapath": "str", "node": "int64", "neighbour": "int64", "count": "int64"}
+    # from the APA matrix above: (0,1), (0,5), (3,4), each count 1; self pairs never
+    assert pair_set(frame) == {(0, 1), (0, 5), (3, 4)} and frame["count"].tolist() == [1, 1, 1]
+
+
+def test_cap_one_keeps_a_pair_when_either_endpoint_ranks_it_first():
+    # papers: p0 {a0, a1}, p1 {a0, a2}, p2 {a0, a2}, p3 {a1, a3}
+    # off-diagonal APA: (0,1) = 1, (0,2) = 2, (1,3) = 1
+    # top-1 lists: a0 -> a2 (count 2 beats a1's 1), a1 -> a0 (tie with a3: smaller id), a2 -> a0, a3 -> a1
+    # union: {0,2} from a0/a2, {0,1} from a1 only, {1,3} from a3 only
+    g = author_paper_graph([(0, 0), (0, 1), (1, 0), (1, 2), (2, 0), (2, 2), (3, 1), (3, 3)])
+    frame = metapath_neighbours(g, {"APA": APA}, max_per_node=1)
+    assert dict(zip(zip(frame["node"], frame["neighbour"]), frame["count"])) == {(0, 1): 1, (0, 2): 2, (1, 3): 1}
+
+
+def test_cap_one_on_tiny_graph(graph):
+    # APA: a0's list {a1} (tie with a5 -> smaller id), a1 {a0}, a3 {a4}, a4 {a3}, a5 {a0} -> (0,5) via a5 only
+    assert pair_set(metapath_neighbours(graph, {"APA": APA}, max_per_node=1)) == {(0, 1), (3, 4), (0, 5)}
+    # APVPA: every off-diagonal count is 1, so each author's single pick is its smallest-id neighbour:
+    # a0 -> a1, a1 -> a0, a2 -> a0, a3 -> a0, a4 -> a0, a5 -> a0
     capped = metapath_neighbours(graph, {"APVPA": APVPA}, max_per_node=1)
-    assert set(zip(capped["node"], capped["neighbour"])) == expected
+    assert pair_set(capped) == {(0, 1), (0, 2), (0, 3), (0, 4), (0, 5)}
+
+
+def test_min_count_and_empty_result(graph):
+    # APVPA off-diagonal counts are all 1: min_count 2 leaves nothing, yet a typed frame comes back
+    frame = metapath_neighbours(graph, {"APVPA": APVPA}, max_per_node=5, min_count=2)
+    assert len(frame) == 0 and str(frame["node"].dtype) == "int64" and str(frame["count"].dtype) == "int64"
+    assert len(metapath_neighbours(graph, {}, max_per_node=5)) == 0
 
 
 def test_chunked_equals_whole(graph):
-    whole = metapath_neighbours(graph, {"APVPA": APVPA, "APA": APA}, max_per_node=2, chunk_rows=1024)
-    chunked = metapath_neighbours(graph, {"APVPA": APVPA, "APA": APA}, max_per_node=2, chunk_rows=1)
+    metapaths = {"APVPA": APVPA, "APA": APA}
+    whole = metapath_neighbours(graph, metapaths, max_per_node=2, chunk_rows=1024)
+    chunked = metapath_neighbours(graph, metapaths, max_per_node=2, chunk_rows=1)
     pd.testing.assert_frame_equal(whole, chunked)
+    assert (whole["node"] < whole["neighbour"]).all()
+    assert metapath_summary(whole) == {"APA": 3, "APVPA": len(whole) - 3}
 
 
-def edges_case(labels, train, reliable, observed, pairs, probs=None):
+# --- reliable meta-path edges -----------------------------------------------------------------------
+
+
+def edges_case(labels, train, reliable, observed, pairs, probs=None, min_weight=0.01) -> pd.DataFrame:
+    """Run reliable_metapath_edges with one-hot features (every cosine is 0) and uniform probs unless given."""
     n = len(labels)
-    features = torch.eye(n)
     probs = probs if probs is not None else torch.full((n, 2), 0.5)
     as_mask = lambda ids: torch.tensor([i in ids for i in range(n)])  # noqa: E731
-    frame = pd.DataFrame({"node": [p[0] for p in pairs], "neighbour": [p[1] for p in pairs], "count": [p[2] for p in pairs]})
-    return reliable_metapath_edges(frame, features, probs, torch.tensor(labels), as_mask(train), as_mask(reliable), as_mask(observed))
+    frame = pd.DataFrame({"node": [p[0] for p in pairs], "neighbour": [p[1] for p in pairs],
+                          "count": [p[2] for p in pairs]})
+    return reliable_metapath_edges(frame, torch.eye(n), probs, torch.tensor(labels), as_mask(train),
+                                   as_mask(reliable), as_mask(observed), min_weight=min_weight)
 
 
-def test_reliable_edges_filtering_and_direction():
-    # train nodes 0, 1, 2 (labels 0, 0, 1); reliable: 0, 1, 3; node 5 unobserved.
-    # A single class among train-train pairs would block the classifier, so here pairs (0,1) same and
-    # (1,2) different give both outcomes.
-    labels = [0, 0, 1, 0, 1, 0]
-    edges = edges_case(labels, train={0, 1, 2}, reliable={0, 1, 3}, observed={0, 1, 2, 3, 4},
-                       pairs=[(0, 1, 3), (1, 2, 1), (3, 4, 2), (2, 4, 1), (3, 5, 5)])
-    got = {(s, d): w for s, d, w in edges.itertuples(index=False)}
-    # (0,1): train-train same label -> weight 1, both reliable -> both directions
-    assert got[(0, 1)] == pytest.approx(1.0) and got[(1, 0)] == pytest.approx(1.0)
-    # (1,2): train-train different labels -> dropped; (2,4): no reliable endpoint -> dropped; (3,5): 5 hidden
-    assert not any({s, d} in ({1, 2}, {2, 4}, {3, 5}) for s, d in got)
-    # (3,4): only 3 is reliable -> a single edge 3 -> 4 if the classifier calls it same-class
-    assert (4, 3) not in got
+def as_dict(edges: pd.DataFrame) -> dict[tuple[int, int], float]:
+    return {(int(s), int(d)): float(w) for s, d, w in edges.itertuples(index=False)}
 
 
-def test_single_class_fallback_and_min_max():
-    # train-train pairs all same-class: the teacher agreement p_i . p_j is the probability.
-    probs = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.9, 0.1], [0.6, 0.4], [0.2, 0.8]])
-    labels = [0, 0, 0, 0, 1]
-    edges = edges_case(labels, train={0, 1}, reliable={0, 1}, observed={0, 1, 2, 3, 4},
-                       pairs=[(0, 1, 1), (0, 2, 1), (1, 3, 1), (1, 4, 1)], probs=probs)
-    # weights before normalisation: (0,1) 1 both ways; 0->2: 0.9; 1->3: 0.6; 1->4: 0.2 < 0.5 dropped
-    # min-max over [1, 1, 0.9, 0.6]: (w - 0.6) / 0.4 -> [1, 1, 0.75, 0] and 0 <= 0.01 is dropped
-    got = {(s, d): w for s, d, w in edges.itertuples(index=False)}
-    assert got == pytest.approx({(0, 1): 1.0, (1, 0): 1.0, (0, 2): 0.75})
+def test_reliable_edges_with_the_fitted_classifier():
+    # train 0, 1, 2 (labels 0, 0, 1); reliable 0, 1, 3 (2 is a train node the teacher got wrong); 6 hidden.
+    # Cosine (one-hot features) and p_i . p_j (uniform probs) are constant, so only the count matters.
+    # Fit rows = train-train pairs: (0,1) count 3 same, (1,2) count 1 different -> standardised
+    # z = (count - 2) / 1; symmetric data -> bias 0 and the weight w minimises ln(1 + e^-w) + LR_L2 w^2,
+    # i.e. w (1 + e^w) = 1 / (2 LR_L2) = 500 -> w = 4.665, P(same) = sigmoid(w (count - 2)).
+    w = brentq(lambda v: v * (1 + math.exp(v)) - 1 / (2 * LR_L2), 0, 50)
+    assert w == pytest.approx(4.665, abs=1e-3)
+    sigmoid = lambda v: 1 / (1 + math.exp(-v))  # noqa: E731
+    labels = [0, 0, 1, 0, 1, 0, 0]
+    edges = edges_case(labels, train={0, 1, 2}, reliable={0, 1, 3}, observed={0, 1, 2, 3, 4, 5}, pairs=[
+        (0, 1, 3),  # train-train, same label: weight 1, both reliable -> 0->1 and 1->0
+        (1, 2, 1),  # train-train, different labels: dropped
+        (3, 4, 5),  # P = sigmoid(3w) = 1 - 8.4e-7, only 3 reliable -> 3->4 alone
+        (0, 4, 4),  # P = sigmoid(2w) = 1 - 8.9e-5, the smallest weight -> min-max 0 -> dropped
+        (3, 5, 1),  # P = sigmoid(-w) = 0.0093 <= 0.5: not same-class, dropped
+        (2, 4, 9),  # no reliable endpoint: dropped before anything else
+        (3, 6, 9),  # 6 unobserved: dropped
+    ])
+    # 3->4 after min-max over {1, 1, s(3w), s(2w)}: (s(3w) - s(2w)) / (1 - s(2w)) = 1 - e^-w approx = 0.9906
+    expected_34 = (sigmoid(3 * w) - sigmoid(2 * w)) / (1 - sigmoid(2 * w))
+    assert as_dict(edges) == pytest.approx({(0, 1): 1.0, (1, 0): 1.0, (3, 4): expected_34}, rel=1e-4)
+    assert expected_34 == pytest.approx(0.9906, abs=1e-4)
+    assert {c: str(t) for c, t in edges.dtypes.items()} == {"src": "int64", "dst": "int64", "weight": "float64"}
+
+
+def test_single_class_fallback_min_max_and_min_weight():
+    # train-train pairs are all same-class, so no classifier: P = p_i . p_j.
+    probs = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.9, 0.1], [0.6, 0.4], [0.2, 0.8], [0.602, 0.398]])
+    case = dict(labels=[0, 0, 0, 0, 1, 0], train={0, 1}, reliable={0, 1}, observed=set(range(6)), probs=probs,
+                pairs=[(0, 1, 1), (0, 2, 1), (1, 3, 1), (1, 4, 1), (0, 5, 1)])
+    # before normalisation: 0<->1 weight 1 (train-train, same); 0->2 p0.p2 = 0.9; 1->3 0.6; 0->5 0.602;
+    # 1->4: 0.2 <= 0.5, dropped. Min-max over [1, 1, 0.9, 0.6, 0.602]: (w - 0.6) / 0.4
+    #   -> 0->2 0.75, 1->3 0 (dropped), 0->5 0.002 / 0.4 = 0.005 <= 0.01 (dropped)
+    assert as_dict(edges_case(**case)) == pytest.approx({(0, 1): 1.0, (1, 0): 1.0, (0, 2): 0.75}, abs=1e-6)
+    # a lower threshold keeps 0->5; 1->3 is 0 and 0 <= any non-negative threshold
+    assert as_dict(edges_case(**case, min_weight=0.001)) == pytest.approx(
+        {(0, 1): 1.0, (1, 0): 1.0, (0, 2): 0.75, (0, 5): 0.005}, abs=1e-6)  # float32 probs
+
+
+def test_no_train_pairs_uses_teacher_agreement_and_equal_weights_become_one():
+    # no train nodes at all: P = p0 . p1 = 0.8*0.7 + 0.2*0.3 = 0.62 > 0.5; one edge, all weights equal -> 1
+    probs = torch.tensor([[0.8, 0.2], [0.7, 0.3]])
+    edges = edges_case([0, 1], train=set(), reliable={1}, observed={0, 1}, pairs=[(0, 1, 4)], probs=probs)
+    assert as_dict(edges) == {(1, 0): 1.0}
 
 
 def test_no_surviving_pairs_gives_empty_typed_frame():
     edges = edges_case([0, 1], train=set(), reliable=set(), observed={0, 1}, pairs=[(0, 1, 1)])
-    assert len(edges) == 0 and list(edges.columns) == ["src", "dst", "weight"] and str(edges["src"].dtype) == "int64"
+    assert len(edges) == 0 and list(edges.columns) == ["src", "dst", "weight"]
+    assert {c: str(t) for c, t in edges.dtypes.items()} == {"src": "int64", "dst": "int64", "weight": "float64"}
+
+
+# --- the real DBLP graph ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dblp_graph() -> dgl.DGLGraph:
+    config = DatasetConfig.model_validate(read_yaml(CONFIG_DIR / "datasets" / "dblp.yaml"))
+    return build_graph_data(load_raw_dataset(config), GraphConfig()).graph
+
+
+def test_dblp_metapath_neighbours_are_capped(dblp_graph):
+    metapaths = {"APA": APA, "APTPA": APTPA, "APVPA": APVPA}
+    frame = metapath_neighbours(dblp_graph, metapaths, max_per_node=DBLP_CAP)
+    n = dblp_graph.num_nodes("author")
+    summary = metapath_summary(frame)
+    assert set(summary) == set(metapaths)
+    # each node's top list adds at most DBLP_CAP pairs, and every pair comes from some node's list
+    assert all(0 < pairs <= n * DBLP_CAP for pairs in summary.values())
+    assert (frame["count"] >= 1).all() and (frame["node"] < frame["neighbour"]).all()
+    assert not frame.duplicated(["metapath", "node", "neighbour"]).any()
+    # A-P-V-P-A is almost complete (20 venues): every author has more than DBLP_CAP candidates, so
+    # every author keeps a full list and sits in at least DBLP_CAP pairs
+    apvpa = frame[frame["metapath"] == "APVPA"]
+    degree = np.bincount(np.r_[apvpa["node"], apvpa["neighbour"]], minlength=n)
+    assert degree.min() >= DBLP_CAP
+
+
+def test_dblp_chunks_do_not_change_the_result(dblp_graph):
+    whole = metapath_neighbours(dblp_graph, {"APA": APA}, max_per_node=5, chunk_rows=10_000)
+    pd.testing.assert_frame_equal(whole, metapath_neighbours(dblp_graph, {"APA": APA}, max_per_node=5, chunk_rows=333))

@@ -13,7 +13,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hg2m.distill.losses import kd_loss
 from hg2m.models.inputs import SparseAwareLinear
 
 # Guards the cosine against zero-norm embeddings (e.g. a ReLU output that is all zeros).
@@ -117,11 +116,3 @@ class HireEncoders(nn.Module):
     def forward(self, node_type: str, features: torch.Tensor) -> torch.Tensor:
         """(S, D_t) dense or sparse COO rows of type `node_type` -> (S, out_dim) embeddings."""
         return self.encoders[node_type](features)
-
-
-def hire_loss(
-    student_logits_batch: torch.Tensor, teacher_logits_batch: torch.Tensor, relation_loss: torch.Tensor,
-    temperature: float, beta: float,
-) -> torch.Tensor:
-    """Node-level kd_loss on (B, C) logits (already * tau^2) + beta * relation-level loss (scalar)."""
-    return kd_loss(student_logits_batch, teacher_logits_batch, temperature) + beta * relation_loss

@@ -8,44 +8,56 @@ import numpy as np
 import pandas as pd
 import torch
 
+ROLE_TRAIN, ROLE_UNLABELLED, ROLE_OTHER = "train", "unlabelled", "other"
+
 
 def entropy_confidence(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(N, C) logits -> entropy H(softmax) in nats (N,) and max probability (N,)."""
-    log_p = torch.log_softmax(logits, dim=-1)
-    return -(log_p.exp() * log_p).sum(-1), log_p.exp().max(-1).values
+    probs = torch.softmax(logits.detach(), dim=-1)
+    # xlogy: a class with probability exactly 0 contributes 0, not 0 * -inf = nan
+    return -torch.special.xlogy(probs, probs).sum(-1), probs.max(-1).values
+
+
+def smallest_k(values: torch.Tensor, candidates: torch.Tensor, k: int) -> np.ndarray:
+    """Ids (k,) of the k candidates with the smallest values; stable sort, so ties go to the earlier candidate."""
+    return candidates[torch.sort(values[candidates], stable=True).indices[:k]].cpu().numpy()
 
 
 def reliable_mask(
     logits: torch.Tensor, labels: torch.Tensor, train_idx: torch.Tensor, unlabelled_idx: torch.Tensor, ratio: float
 ) -> torch.Tensor:
-    """(N,) bool: train nodes the teacher gets right, plus unlabelled nodes among both the k lowest-entropy
-    and the k most confident of U, k = floor(ratio * |U|) (stable sorts: deterministic under ties)."""
+    """(N,) bool: train nodes the teacher gets right, plus the unlabelled nodes that are both among the k
+    lowest-entropy and among the k most confident of U, k = floor(ratio * |U|)."""
+    logits, labels = logits.detach().cpu(), labels.cpu()
+    train_idx, unlabelled_idx = train_idx.cpu().long(), unlabelled_idx.cpu().long()
     entropy, confidence = entropy_confidence(logits)
     mask = torch.zeros(len(logits), dtype=torch.bool)
     mask[train_idx] = logits[train_idx].argmax(-1) == labels[train_idx]
     k = math.floor(ratio * len(unlabelled_idx))
-    if k == 0:
-        return mask
-    low_entropy = unlabelled_idx[torch.sort(entropy[unlabelled_idx], stable=True).indices[:k]]
-    confident = unlabelled_idx[torch.sort(-confidence[unlabelled_idx], stable=True).indices[:k]]
-    both = np.intersect1d(low_entropy.numpy(), confident.numpy())
-    mask[torch.from_numpy(both)] = True
+    both = np.intersect1d(smallest_k(entropy, unlabelled_idx, k), smallest_k(-confidence, unlabelled_idx, k))
+    mask[torch.from_numpy(both).long()] = True
     return mask
+
+
+def split_roles(num_nodes: int, train_idx: torch.Tensor, unlabelled_idx: torch.Tensor) -> pd.Series:
+    """(N,) string roles: train, unlabelled, or other (in neither set, e.g. hidden inductive nodes)."""
+    role = np.full(num_nodes, ROLE_OTHER, dtype=object)
+    role[unlabelled_idx.cpu().numpy()] = ROLE_UNLABELLED
+    role[train_idx.cpu().numpy()] = ROLE_TRAIN
+    return pd.Series(role, dtype="string")
 
 
 def reliability_frame(
     logits: torch.Tensor, labels: torch.Tensor, train_idx: torch.Tensor, unlabelled_idx: torch.Tensor, ratio: float
 ) -> pd.DataFrame:
-    """One row per target node: id, entropy, confidence, teacher_label, reliable, split_role."""
+    """One row per target node (N rows): id, entropy, confidence, teacher_label, reliable, split_role."""
+    logits = logits.detach().cpu()
     entropy, confidence = entropy_confidence(logits)
-    role = np.full(len(logits), "other", dtype=object)
-    role[unlabelled_idx.numpy()] = "unlabelled"
-    role[train_idx.numpy()] = "train"
     return pd.DataFrame({
         "id": np.arange(len(logits), dtype=np.int64),
         "entropy": entropy.double().numpy(),
         "confidence": confidence.double().numpy(),
         "teacher_label": logits.argmax(-1).numpy().astype(np.int64),
         "reliable": reliable_mask(logits, labels, train_idx, unlabelled_idx, ratio).numpy(),
-        "split_role": pd.array(role, dtype="string"),
+        "split_role": split_roles(len(logits), train_idx, unlabelled_idx),
     })
