@@ -18,18 +18,27 @@ from hg2m.environment import MLFLOW_STORE, configure_environment, default_mlflow
 PIPELINES = ("distill",)
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except for flags whose default is 'whatever the config says'."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default in (None, False):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="run.py",
         description="Distil a heterogeneous GNN teacher into MLP students and register the best one in MLflow. "
         "Runs and artifacts go to ZenML's local store (.zenml_home/) and MLflow's SQLite store (mlflow_store/) "
         "inside the project unless configured otherwise.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--pipeline", choices=PIPELINES, default="distill", help="which pipeline to run")
     parser.add_argument("--dataset", default=None,
-                        help="built-in dataset, a file name under configs/datasets/ (e.g. dblp); "
-                        "overrides the config's dataset_name")
+                        help="built-in dataset, a file name under configs/datasets/ (default: the config's "
+                        "dataset_name, dblp)")
     parser.add_argument("--config", type=Path, default=CONFIG_DIR / "pipelines" / "distill.yaml",
                         help="pipeline config YAML (teacher, students, training, tracking)")
     parser.add_argument("--epochs", type=int, default=None,
@@ -37,7 +46,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--teacher-epochs", type=int, default=None, help="maximum epochs for the teacher")
     parser.add_argument("--student-epochs", type=int, default=None, help="maximum epochs for every student")
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
-                        help="seeds to train every model with; the table shows mean ± std over them")
+                        help="seeds to train every model with; the table shows mean ± std over them "
+                        "(default: the config's, 0 1 2)")
     parser.add_argument("--settings", nargs="+", choices=("transductive", "inductive"), default=None,
                         help="evaluation settings (inductive holds out part of the test nodes)")
     parser.add_argument("--students", nargs="+", default=None,
