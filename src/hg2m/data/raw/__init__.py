@@ -5,10 +5,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hg2m.config import DatasetConfig
+from hg2m.data.raw.acm import load_acm
 from hg2m.data.raw.dblp import load_dblp
+from hg2m.data.raw.imdb import load_imdb
 from hg2m.data.snapshot import GraphSnapshot, with_hash
 
-LOADERS: dict[str, Callable[[DatasetConfig], GraphSnapshot]] = {"dblp": load_dblp}
+LOADERS: dict[str, Callable[[DatasetConfig], GraphSnapshot]] = {"dblp": load_dblp, "acm": load_acm, "imdb": load_imdb}
 
 
 def load_raw_dataset(config: DatasetConfig) -> GraphSnapshot:

@@ -1,0 +1,105 @@
+"""ACM (HeCo): 4019 papers classified into 3 classes, with their 7167 authors and 60 subjects.
+
+Raw files (see `data/raw/acm/SOURCE.md`), all in `heco/`: sparse features `p_feat.npz` (CSR) and
+`a_feat.npz` (COO), `labels.npy` (float64), the edge lists `pa.txt` (paper, author) and `ps.txt`
+(paper, subject), and HeCo's few-label splits `{train,val,test}_{20,40,60}.npy`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from hg2m.config import DatasetConfig
+from hg2m.data.snapshot import GraphSnapshot, RelationInfo, SnapshotManifest, edge_table, node_table
+
+TARGET_TYPE = "paper"
+NODE_COUNTS = {"paper": 4019, "author": 7167, "subject": 60}
+FEATURE_FILES = {"paper": "p_feat.npz", "author": "a_feat.npz"}  # subjects have no features
+RELATION_FILES = {"paper_author": ("pa.txt", "paper", "author"),
+                  "paper_subject": ("ps.txt", "paper", "subject")}
+EDGE_COUNTS = {"paper_author": 13407, "paper_subject": 4019}
+SPLITS = ("20", "40", "60")  # HeCo's labelled papers per class in train; val and test are 1000 each
+SPLIT_PARTS = ("train", "val", "test")
+
+
+def require(path: Path) -> Path:
+    """The path itself, or FileNotFoundError naming it."""
+    if not path.is_file():
+        raise FileNotFoundError(f"ACM raw file missing: {path}")
+    return path
+
+
+def check(ok: bool, path: Path, message: str) -> None:
+    """Raise ValueError naming the raw file when a documented property of it does not hold."""
+    if not ok:
+        raise ValueError(f"ACM raw file {path}: {message} (see data/raw/acm/SOURCE.md)")
+
+
+def read_labels(path: Path) -> np.ndarray:
+    """labels.npy is float64 on disk: cast to int64, refusing non-integral values."""
+    raw = np.load(require(path), allow_pickle=False)
+    labels = raw.astype(np.int64)
+    count = NODE_COUNTS[TARGET_TYPE]
+    check(raw.shape == (count,), path, f"expected {count} labels, found shape {raw.shape}")
+    check(bool(np.all(labels == raw)), path, "labels are not whole numbers")
+    return labels
+
+
+def read_features(heco: Path, node_type: str) -> sp.spmatrix:
+    """One type's sparse features, kept sparse (node_table stores them as index/value lists)."""
+    path = require(heco / FEATURE_FILES[node_type])
+    features = sp.load_npz(path)
+    count = NODE_COUNTS[node_type]
+    check(features.shape[0] == count, path, f"expected {count} {node_type} rows, found {features.shape[0]}")
+    return features
+
+
+def read_edges(heco: Path, name: str) -> np.ndarray:
+    """(E, 2) int64 local-id pairs of one relation, with the documented edge count."""
+    path = require(heco / RELATION_FILES[name][0])
+    pairs = np.loadtxt(path, dtype=np.int64, ndmin=2)
+    check(len(pairs) == EDGE_COUNTS[name], path, f"expected {EDGE_COUNTS[name]} {name} edges, found {len(pairs)}")
+    return pairs
+
+
+def heco_split(heco: Path, split: str, num_nodes: int) -> np.ndarray:
+    """train/val/test from `<part>_<split>.npy`; papers in none of them get "none" (their label is kept)."""
+    assigned = np.full(num_nodes, "none", dtype=object)
+    for part in SPLIT_PARTS:
+        path = require(heco / f"{part}_{split}.npy")
+        ids = np.load(path, allow_pickle=False)
+        # HeCo's parts are disjoint; an overlap would silently move nodes between parts
+        check(bool(np.all(assigned[ids] == "none")), path, "overlaps another split part")
+        assigned[ids] = part
+    return assigned
+
+
+def load_acm(config: DatasetConfig) -> GraphSnapshot:
+    """Read HeCo's ACM files into a snapshot with paper as the target type."""
+    if config.split not in SPLITS:
+        raise ValueError(f"ACM split {config.split!r} is not one of {SPLITS}")
+    if config.target_type != TARGET_TYPE:
+        raise ValueError(f"ACM labels are on {TARGET_TYPE!r} nodes, but target_type is {config.target_type!r}")
+    heco = config.resolved_raw_dir() / "heco"
+    labels = read_labels(heco / "labels.npy")
+    split = heco_split(heco, config.split, len(labels))
+    nodes, infos = {}, {}
+    for node_type, count in NODE_COUNTS.items():
+        features = read_features(heco, node_type) if node_type in FEATURE_FILES else None
+        is_target = node_type == TARGET_TYPE
+        nodes[node_type], infos[node_type] = node_table(
+            count, features, labels if is_target else None, split if is_target else None
+        )
+    edges, relations = {}, []
+    for name, (_, src_type, dst_type) in RELATION_FILES.items():
+        pairs = read_edges(heco, name)
+        edges[name] = edge_table(pairs[:, 0], pairs[:, 1])
+        relations.append(RelationInfo(name=name, src_type=src_type, dst_type=dst_type, num_edges=len(pairs)))
+    manifest = SnapshotManifest(
+        name=config.name, target_type=TARGET_TYPE, num_classes=config.num_classes,
+        class_names=config.class_names, node_types=infos, relations=relations,
+    )
+    return GraphSnapshot(manifest=manifest, nodes=nodes, edges=edges)
