@@ -2,6 +2,7 @@
 """hg2m command line: run a pipeline, print its summary.
 
     python run.py --pipeline distill --dataset dblp
+    python run.py --pipeline distill --dataset acm --teacher han
     python run.py --pipeline distill --dataset dblp --epochs 20 --seeds 1 --students mlp hg2m --no-cache
 """
 
@@ -16,6 +17,7 @@ from hg2m.config import CONFIG_DIR, PROJECT_ROOT, ConfigError, RunConfig, load_r
 from hg2m.environment import MLFLOW_STORE, configure_environment, default_mlflow_uri
 
 PIPELINES = ("distill",)
+TEACHERS = sorted(p.stem for p in (CONFIG_DIR / "teachers").glob("*.yaml"))
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -39,6 +41,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dataset", default=None,
                         help="built-in dataset, a file name under configs/datasets/ (default: the config's "
                         "dataset_name, dblp)")
+    parser.add_argument("--teacher", choices=TEACHERS, default=None,
+                        help="teacher HGNN, a file under configs/teachers/ (default: the config's teacher, rgcn)")
     parser.add_argument("--config", type=Path, default=CONFIG_DIR / "pipelines" / "distill.yaml",
                         help="pipeline config YAML (teacher, students, training, tracking)")
     parser.add_argument("--epochs", type=int, default=None,
@@ -109,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     configure_environment()
     try:
-        config = select_students(load_run_config(args.config, args.dataset, overrides_from(args)), args.students)
+        config = select_students(load_run_config(args.config, args.dataset, overrides_from(args), args.teacher), args.students)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -55,7 +55,8 @@ def distill(run_config: dict, raw_fingerprint: str) -> None:
     for setting, seed in runs:
         key = run_key(setting, seed)
         model, logits, _ = teacher(graph, config=config.teacher, graph_config=config.graph, setting=setting,
-                                   seed=seed, held_out_fraction=fraction, device=device, id=f"teacher_{key}")
+                                   seed=seed, held_out_fraction=fraction, device=device,
+                                   metapaths=config.dataset.metapaths, id=f"teacher_{key}")
         teacher_models.append(model)
         teacher_logits.append(logits)
         reliabilities.append(reliability(graph, logits, ratio=config.evaluation.reliable_ratio,

@@ -48,11 +48,12 @@ def test_teacher_on_observed_graph_ignores_hidden_features(data):
     hidden = torch.tensor([4])
     model = build_teacher(TeacherConfig(hidden_dim=8, dropout=0.0), data, GraphConfig()).eval()
     seen = observed_graph(data, hidden)
-    before = model(seen.graph, seen.features).logits
+    view = model.graph_view(seen.graph)
+    before = model(view, seen.features).logits
     poisoned = dict(seen.features)
     poisoned["author"] = seen.features["author"].clone()
     poisoned["author"][4] = 1e3
-    after = model(seen.graph, poisoned).logits
+    after = model(view, poisoned).logits
     keep = observed_mask(6, hidden)
     torch.testing.assert_close(before[keep], after[keep])
 

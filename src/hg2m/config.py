@@ -29,7 +29,7 @@ class DatasetConfig(StrictModel):
     """Where a built-in dataset's raw files are and how to turn them into a snapshot."""
 
     name: str
-    loader: Literal["dblp"]
+    loader: Literal["dblp", "acm", "imdb"]
     raw_dir: Path = Field(description="Raw files, relative to the project root unless absolute.")
     target_type: str
     num_classes: int = Field(gt=1)
@@ -59,13 +59,43 @@ class OptimConfig(StrictModel):
     patience: int = Field(50, gt=0, description="Stop after this many epochs without a better val accuracy.")
 
 
+class SamplingConfig(StrictModel):
+    """Mini-batch training with DGL neighbour sampling (for graphs too large for full batch)."""
+
+    enabled: bool = Field(False, description="Off: full-batch training on the whole graph.")
+    fanouts: list[int] = Field([10, 15], min_length=1, description="Neighbours per relation and layer, input "
+                               "layer first (-1 = all); one entry per teacher layer.")
+    batch_size: int = Field(1024, gt=0, description="Training target nodes per mini-batch.")
+
+
+TeacherName = Literal["rgcn", "han", "simplehgn", "hgt"]
+
+
 class TeacherConfig(StrictModel):
-    model: Literal["rgcn"] = "rgcn"
-    hidden_dim: int = Field(128, gt=0)
+    """The HGNN teacher. Shared fields first; the rest are read only by the teachers named in their text."""
+
+    model: TeacherName = "rgcn"
+    hidden_dim: int = Field(128, gt=0, description="Hidden width (per head for the attention teachers).")
     num_layers: int = Field(2, ge=1)
-    dropout: float = Field(0.2, ge=0, lt=1)
-    self_loop: bool = Field(False, description="R-GCN's self-connection W_0 (absent in the HG2M reference).")
+    dropout: float = Field(0.2, ge=0, lt=1, description="Feature dropout.")
+    self_loop: bool = Field(False, description="rgcn: R-GCN's self-connection W_0 (absent in the HG2M reference).")
+    num_heads: int = Field(8, ge=1, description="han, simplehgn, hgt: attention heads.")
+    attn_dropout: float = Field(0.0, ge=0, lt=1, description="han, simplehgn: dropout on attention weights.")
+    negative_slope: float = Field(0.2, gt=0, description="han, simplehgn: LeakyReLU slope of the attention.")
+    edge_dim: int = Field(64, gt=0, description="simplehgn: width of the learned edge-type embedding.")
+    edge_residual: float = Field(0.05, ge=0, le=1, description="simplehgn: beta, share of the previous "
+                                 "layer's attention kept (edge residual).")
+    metapath_max_neighbours: int = Field(50, gt=0, description="han: each node's top-k meta-path neighbours "
+                                         "by path count (keeps dense meta-paths such as A-P-V-P-A bounded).")
+    sampling: SamplingConfig = SamplingConfig()
     optim: OptimConfig = OptimConfig()
+
+    @model_validator(mode="after")
+    def _fanouts_match_layers(self) -> "TeacherConfig":
+        if self.sampling.enabled and len(self.sampling.fanouts) != self.num_layers:
+            raise ValueError(f"sampling.fanouts has {len(self.sampling.fanouts)} entries for {self.num_layers} "
+                             "layers: give one fanout per layer")
+        return self
 
 
 StudentMethod = Literal["mlp", "hg2m", "hg2m_plus", "hire", "hg2m_plus_hire"]
@@ -187,11 +217,13 @@ def read_yaml(path: Path) -> dict:
     return data
 
 
-def dataset_config_path(name: str) -> Path:
-    path = CONFIG_DIR / "datasets" / f"{name}.yaml"
+def named_config_path(kind: str, name: str) -> Path:
+    """configs/<kind>s/<name>.yaml (kind: dataset or teacher), with an error listing the known names."""
+    folder = CONFIG_DIR / f"{kind}s"
+    path = folder / f"{name}.yaml"
     if not path.is_file():
-        known = sorted(p.stem for p in (CONFIG_DIR / "datasets").glob("*.yaml"))
-        raise ConfigError(f"unknown dataset {name!r}: no {path} (known: {', '.join(known)})")
+        known = sorted(p.stem for p in folder.glob("*.yaml"))
+        raise ConfigError(f"unknown {kind} {name!r}: no {path} (known: {', '.join(known)})")
     return path
 
 
@@ -210,15 +242,20 @@ def set_nested(data: dict | list, dotted_key: str, value: object) -> None:
 
 
 def load_run_config(
-    pipeline_config: Path, dataset: str | None = None, overrides: dict[str, object] | None = None
+    pipeline_config: Path, dataset: str | None = None, overrides: dict[str, object] | None = None,
+    teacher: str | None = None,
 ) -> RunConfig:
-    """Load a pipeline config, attach its dataset config, apply dotted-key overrides, validate."""
+    """Load a pipeline config, attach its dataset config and its teacher config (`teacher: <name>` names
+    configs/teachers/<name>.yaml; `teacher` here replaces it), apply dotted-key overrides, validate."""
     data = read_yaml(pipeline_config)
     dataset_name = dataset or data.pop("dataset_name", None)
     data.pop("dataset_name", None)
     if not dataset_name:
         raise ConfigError(f"{pipeline_config}: no dataset given (pass --dataset or set dataset_name)")
-    data["dataset"] = read_yaml(dataset_config_path(dataset_name))
+    data["dataset"] = read_yaml(named_config_path("dataset", dataset_name))
+    teacher = teacher or data.get("teacher", "rgcn")
+    if isinstance(teacher, str):
+        data["teacher"] = read_yaml(named_config_path("teacher", teacher))
     for key, value in (overrides or {}).items():
         set_nested(data, key, value)
     try:

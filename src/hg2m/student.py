@@ -19,7 +19,8 @@ from torch import nn
 
 from hg2m.config import StudentConfig
 from hg2m.data.graph import HeteroGraphData
-from hg2m.distill.hire import HireEncoders, gather_rows, neighbour_types, relation_kd_loss, sample_type_neighbours
+from hg2m.distill.hire import HireEncoders, neighbour_types, relation_kd_loss, sample_type_neighbours
+from hg2m.models.inputs import gather_rows
 from hg2m.distill.losses import EdgeTargets, MetaPathEdges, edge_targets, kd_loss, metapath_loss
 from hg2m.models.mlp import MLP
 from hg2m.teacher import TrainedModel, split_metrics
@@ -73,7 +74,11 @@ class RelationLoss:
     def __init__(self, data: HeteroGraphData, signals: TeacherSignals, config: StudentConfig, encoders: HireEncoders,
                  seed: int, device: torch.device):
         self.data, self.signals, self.config, self.encoders, self.device = data, signals, config, encoders, device
-        self.etypes = {t: e for t, e in neighbour_types(signals.graph, data.target_type).items() if encoders.has(t)}
+        self.etypes = {t: e for t, e in neighbour_types(signals.graph, data.target_type).items()
+                       if encoders.has(t) and t in signals.embeddings}
+        if not self.etypes:
+            raise ValueError(f"student {config.name!r} ({config.method}): the relation-level term needs a node "
+                             "type next to the target with features and teacher embeddings; this graph has none")
         self.candidates = torch.nonzero(signals.observed).squeeze(1)
         self.generator = torch.Generator().manual_seed(seed)
 

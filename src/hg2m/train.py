@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,30 +42,28 @@ def resolve_device(name: str) -> torch.device:
 
 def fit(
     model: nn.Module,
-    loss_fn: Callable[[], torch.Tensor],
+    loss_fn: Callable[[], torch.Tensor | Iterable[torch.Tensor]],
     val_accuracy_fn: Callable[[], float],
     optim: OptimConfig,
     on_epoch: EpochCallback | None = None,
 ) -> FitResult:
     """Adam on `loss_fn()`; keeps the weights of the best validation epoch and restores them at the end.
 
-    loss_fn runs the model in train mode and returns the scalar loss; val_accuracy_fn runs it in
-    eval mode (under no_grad) and returns the validation accuracy.
+    loss_fn runs the model in train mode and returns the epoch's scalar loss (full batch), or an iterable
+    of mini-batch losses, each stepped on before the next is computed (the epoch's loss is their mean);
+    val_accuracy_fn runs it in eval mode (under no_grad) and returns the validation accuracy.
     """
     optimizer = torch.optim.Adam(model.parameters(), lr=optim.lr, weight_decay=optim.weight_decay)
     best_state, best_acc, best_epoch, history = None, -1.0, 0, []
     for epoch in range(1, optim.max_epochs + 1):
         model.train()
-        optimizer.zero_grad()
-        loss = loss_fn()
-        loss.backward()
-        optimizer.step()
+        loss = train_epoch(loss_fn, optimizer)
         model.eval()
         with torch.no_grad():
             val_acc = val_accuracy_fn()
         if val_acc > best_acc:
             best_acc, best_epoch, best_state = val_acc, epoch, copy.deepcopy(model.state_dict())
-        record = {"loss": float(loss.detach()), "val_accuracy": val_acc, "best_val_accuracy": best_acc}
+        record = {"loss": loss, "val_accuracy": val_acc, "best_val_accuracy": best_acc}
         history.append(record)
         if on_epoch:
             on_epoch(epoch, record)
@@ -74,3 +72,17 @@ def fit(
     model.load_state_dict(best_state)
     model.eval()
     return FitResult(best_epoch=best_epoch, best_val_accuracy=best_acc, epochs_run=len(history), history=history)
+
+
+def train_epoch(loss_fn: Callable[[], torch.Tensor | Iterable[torch.Tensor]], optimizer: torch.optim.Optimizer) -> float:
+    """One optimiser step per loss `loss_fn` yields; returns their mean."""
+    losses = loss_fn()
+    total, steps = 0.0, 0
+    for loss in [losses] if isinstance(losses, torch.Tensor) else losses:
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        total, steps = total + float(loss.detach()), steps + 1
+    if steps == 0:
+        raise ValueError("the training loss yielded no batch: is the train split empty?")
+    return total / steps

@@ -38,7 +38,8 @@ def register(
     score = rows.set_index("part")
     mlflow.log_dict(run_config, "run_config.json")
     tags = {
-        "student": name, "method": report["method"], "setting": setting, "seed": str(seed),
+        "student": name, "method": report["method"], "teacher": run_config["teacher"]["model"],
+        "setting": setting, "seed": str(seed),
         "snapshot_hash": graph.snapshot_hash, "selected_by": f"mean val {SELECTION_METRIC} over seeds",
         "val_micro_f1": f"{score.loc['val', 'micro_f1']:.4f}", "test_micro_f1": f"{score.loc['test', 'micro_f1']:.4f}",
         "test_macro_f1": f"{score.loc['test', 'macro_f1']:.4f}", "student_mlflow_run_id": report["mlflow_run_id"],

@@ -20,7 +20,7 @@ from steps.tracking import TRACKER, link_runs
 @step(experiment_tracker=TRACKER)
 def teacher(
     graph: HeteroGraphData, config: TeacherConfig, graph_config: GraphConfig, setting: str, seed: int,
-    held_out_fraction: float, device: str,
+    held_out_fraction: float, device: str, metapaths: dict[str, list[str]],
 ) -> tuple[
     Annotated[nn.Module, "teacher_model"],
     Annotated[pd.DataFrame, "teacher_logits"],
@@ -32,7 +32,8 @@ def teacher(
                        "snapshot_hash": graph.snapshot_hash})
     hidden = hidden_nodes(graph, setting, held_out_fraction, seed)
     with EpochProgress(f"teacher {config.model} {setting} s{seed}", config.optim.max_epochs) as progress:
-        trained = train_teacher_for_setting(graph, hidden, config, graph_config, seed, resolve_device(device), progress)
+        trained = train_teacher_for_setting(graph, hidden, config, graph_config, seed, resolve_device(device),
+                                            progress, metapaths)
     log_history(trained.fit.history)
     log_split_metrics(trained.metrics)
     report = {"name": "teacher", "model": config.model, "setting": setting, "seed": seed, "mlflow_run_id": run_id,

@@ -8,12 +8,13 @@ from hg2m.config import GraphConfig
 from hg2m.data.graph import build_graph_data
 from hg2m.distill.hire import (
     HireEncoders,
-    gather_rows,
     neighbour_types,
+    pool_missing_types,
     relation_kd_loss,
     relation_matrix,
     sample_type_neighbours,
 )
+from hg2m.models.inputs import gather_rows
 
 NO_CAP = 100
 
@@ -159,3 +160,12 @@ def test_hire_encoders_dense_and_sparse(tiny_data):
     assert encoders.encoders["paper"][0].weight.grad is not None
 
 
+
+
+def test_missing_teacher_types_get_the_mean_of_their_target_neighbours(tiny_data):
+    target = torch.arange(12, dtype=torch.float32).reshape(6, 2)
+    completed = pool_missing_types(tiny_data.graph, "author", {"author": target})
+    # paper 0 is written by authors 0 and 1, paper 1 by author 2 alone
+    torch.testing.assert_close(completed["paper"][0], (target[0] + target[1]) / 2)
+    torch.testing.assert_close(completed["paper"][1], target[2])
+    assert set(completed) == {"author", "paper"}  # venues are not next to authors

@@ -12,7 +12,7 @@ def test_rgcn_forward_shapes_and_backward(tiny_snapshot):
     data = build_graph_data(tiny_snapshot, GraphConfig(featureless_embedding_dim=4))
     config = TeacherConfig(hidden_dim=8, num_layers=2, self_loop=True)
     model = build_teacher(config, data, GraphConfig(featureless_embedding_dim=4))
-    out = model(data.graph, data.features)
+    out = model(model.graph_view(data.graph), data.features)
     assert out.logits.shape == (6, 2)
     assert {t: tuple(h.shape) for t, h in out.embeddings.items()} == {"author": (6, 8), "paper": (4, 8), "venue": (2, 8)}
     torch.nn.functional.cross_entropy(out.logits, data.labels).backward()
@@ -28,11 +28,11 @@ def test_rgcn_messages_follow_meta_path_a_p_a(tiny_snapshot):
     torch.manual_seed(0)
     data = build_graph_data(tiny_snapshot, GraphConfig())
     model = build_teacher(TeacherConfig(hidden_dim=8, dropout=0.0), data, GraphConfig()).eval()
-    before = model(data.graph, data.features).logits
+    before = model(model.graph_view(data.graph), data.features).logits
     features = dict(data.features)
     features["author"] = data.features["author"].clone()
     features["author"][1] += 5.0
-    after = model(data.graph, features).logits
+    after = model(model.graph_view(data.graph), features).logits
     assert not torch.allclose(before[0], after[0])
     torch.testing.assert_close(before[2], after[2])
 
@@ -65,7 +65,7 @@ def test_rgcn_without_self_loop_reaches_target_along_two_hop_paths_only(tiny_sna
     torch.manual_seed(0)
     data = build_graph_data(tiny_snapshot, GraphConfig())
     model = build_teacher(TeacherConfig(hidden_dim=8, self_loop=False), data, GraphConfig())
-    model(data.graph, data.features).logits.sum().backward()
+    model(model.graph_view(data.graph), data.features).logits.sum().backward()
     assert model.inputs.project["author"].weight.grad.abs().sum() > 0
     assert model.inputs.embed["venue"].weight.grad.abs().sum() > 0
     assert model.inputs.project["paper"].weight.grad is None

@@ -52,6 +52,27 @@ def sample_type_neighbours(
     return sampled
 
 
+def pool_missing_types(
+    graph: dgl.DGLGraph, target_type: str, embeddings: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """Teacher embeddings for the neighbour types a teacher does not embed (HAN embeds only the target):
+    each type-t node gets the mean embedding of its target neighbours (zeros without any), the way HG2M
+    gives featureless types the mean of their target neighbours' features."""
+    target = embeddings[target_type]
+    completed = dict(embeddings)
+    for node_type, names in neighbour_types(graph, target_type).items():
+        if node_type in embeddings:
+            continue
+        total = target.new_zeros(graph.num_nodes(node_type), target.shape[1])
+        count = target.new_zeros(graph.num_nodes(node_type))
+        for name in names:
+            src, dst = graph.edges(etype=(target_type, name, node_type))
+            total.index_add_(0, dst, target[src])
+            count.index_add_(0, dst, torch.ones_like(dst, dtype=target.dtype))
+        completed[node_type] = total / count.clamp(min=1).unsqueeze(1)
+    return completed
+
+
 def log_relation_matrix(h_batch: torch.Tensor, h_nbrs: torch.Tensor, tau: float) -> torch.Tensor:
     """(B, d), (S, d) -> (B, S) row-log-softmax of cosine similarity / tau (log form keeps the KL stable)."""
     cosine = F.normalize(h_batch, dim=-1, eps=COSINE_EPS) @ F.normalize(h_nbrs, dim=-1, eps=COSINE_EPS).t()
@@ -82,17 +103,6 @@ def relation_kd_loss(
         log_q = log_relation_matrix(student_batch, student_nbrs[node_type], tau)
         total = total + F.kl_div(log_q, log_p, reduction="batchmean", log_target=True)
     return total
-
-
-def gather_rows(features: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """(N, D) dense or sparse COO features, (S,) indices -> (S, D) rows, sparse in -> sparse out.
-
-    Features are fixed inputs, so no gradient is needed through them (sparse index_select has no backward
-    to the input for COO anyway). Works on uncoalesced COO too; the result is coalesced.
-    """
-    if features.is_sparse:
-        return features.index_select(0, idx.to(features.device)).coalesce()
-    return features[idx]
 
 
 class HireEncoders(nn.Module):

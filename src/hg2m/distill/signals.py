@@ -8,6 +8,7 @@ from torch import nn
 
 from hg2m.config import StudentConfig
 from hg2m.data.graph import HeteroGraphData
+from hg2m.distill.hire import pool_missing_types
 from hg2m.distill.losses import MetaPathEdges
 from hg2m.distill.metapaths import reliable_metapath_edges
 from hg2m.inductive import observed_graph, observed_mask
@@ -53,6 +54,6 @@ def build_signals(
             signals.metapath_edges = metapath_edges(data, pairs, names, teacher_logits, signals.reliable, observed)
     if config.uses_relations:
         seen = observed_graph(data, hidden)
-        signals.embeddings = infer(teacher_model, seen).embeddings
+        signals.embeddings = pool_missing_types(seen.graph, data.target_type, infer(teacher_model, seen).embeddings)
         signals.graph = seen.graph
     return signals

@@ -1,35 +1,42 @@
 """Models: teachers (HGNNs over a heterograph) and the MLP student.
 
-Teachers share one interface: `forward(graph, features) -> TeacherOutput(logits, embeddings)`.
+Teachers share one interface (`hg2m.models.base.Teacher`): built from a `TeacherSpec` and a
+`TeacherConfig`, `forward(graph_or_blocks, features, input_ids) -> TeacherOutput(logits, embeddings)`.
 """
 
 from __future__ import annotations
 
-from torch import nn
-
 from hg2m.config import GraphConfig, TeacherConfig
 from hg2m.data.graph import HeteroGraphData
+from hg2m.models.base import Teacher, TeacherSpec
+from hg2m.models.han import HAN
+from hg2m.models.hgt import HGT
 from hg2m.models.mlp import MLP
 from hg2m.models.output import TeacherOutput
 from hg2m.models.rgcn import RGCN
+from hg2m.models.simplehgn import SimpleHGN
 
-TEACHERS: dict[str, type[nn.Module]] = {"rgcn": RGCN}
+TEACHERS: dict[str, type[Teacher]] = {"rgcn": RGCN, "han": HAN, "simplehgn": SimpleHGN, "hgt": HGT}
 
-__all__ = ["MLP", "RGCN", "TEACHERS", "TeacherOutput", "build_teacher"]
+__all__ = ["MLP", "RGCN", "TEACHERS", "Teacher", "TeacherOutput", "TeacherSpec", "build_teacher", "teacher_spec"]
 
 
-def build_teacher(config: TeacherConfig, data: HeteroGraphData, graph_config: GraphConfig) -> nn.Module:
-    """Instantiate the configured teacher for this graph's node types, relations and classes."""
+def teacher_spec(data: HeteroGraphData, graph_config: GraphConfig, metapaths: dict[str, list[str]]) -> TeacherSpec:
+    """What a teacher needs to know about this graph's node types, relations and classes."""
     graph = data.graph
-    return TEACHERS[config.model](
+    return TeacherSpec(
         feature_dims={t: f.shape[1] for t, f in data.features.items()},
         num_nodes={t: graph.num_nodes(t) for t in graph.ntypes},
-        relations=list(graph.etypes),
+        canonical_etypes=list(graph.canonical_etypes),
         target_type=data.target_type,
         num_classes=data.num_classes,
-        hidden_dim=config.hidden_dim,
-        num_layers=config.num_layers,
-        dropout=config.dropout,
         embedding_dim=graph_config.featureless_embedding_dim,
-        self_loop=config.self_loop,
+        metapaths=metapaths,
     )
+
+
+def build_teacher(
+    config: TeacherConfig, data: HeteroGraphData, graph_config: GraphConfig, metapaths: dict[str, list[str]] | None = None
+) -> Teacher:
+    """Instantiate the configured teacher for this graph."""
+    return TEACHERS[config.model](teacher_spec(data, graph_config, metapaths or {}), config)

@@ -15,6 +15,17 @@ class SparseAwareLinear(nn.Linear):
         return super().forward(x)
 
 
+def gather_rows(features: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """(N, D) dense or sparse COO features, (S,) indices -> (S, D) rows, sparse in -> sparse out.
+
+    Features are fixed inputs, so no gradient is needed through them (sparse index_select has no backward
+    to the input for COO anyway). Works on uncoalesced COO too; the result is coalesced.
+    """
+    if features.is_sparse:
+        return features.index_select(0, idx.to(features.device)).coalesce()
+    return features[idx.to(features.device)]
+
+
 class TypeInputs(nn.Module):
     """Maps every node type to `out_dim`: a linear projection of its features, or a learned embedding.
 
@@ -29,9 +40,17 @@ class TypeInputs(nn.Module):
         self.embed = nn.ModuleDict({t: nn.Embedding(num_nodes[t], embedding_dim) for t in featureless})
         self.embed_project = nn.ModuleDict({t: nn.Linear(embedding_dim, out_dim) for t in featureless})
 
-    def forward(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """features: type -> (N_t, D_t) -> returns type -> (N_t, out_dim) for every node type."""
-        h = {t: layer(features[t]) for t, layer in self.project.items()}
-        for t, table in self.embed.items():
-            h[t] = self.embed_project[t](table.weight)
-        return h
+    def forward(
+        self, features: dict[str, torch.Tensor], ids: dict[str, torch.Tensor] | None = None
+    ) -> dict[str, torch.Tensor]:
+        """features: type -> every node's (N_t, D_t) features. Returns type -> (n_t, out_dim): all nodes of
+        every type when `ids` is None, else the rows of `ids[t]` for the types in `ids` (sampled blocks)."""
+        types = list(self.project) + list(self.embed) if ids is None else list(ids)
+        return {t: self.encode(t, features, None if ids is None else ids[t]) for t in types}
+
+    def encode(self, node_type: str, features: dict[str, torch.Tensor], ids: torch.Tensor | None) -> torch.Tensor:
+        if node_type in self.project:
+            x = features[node_type]
+            return self.project[node_type](x if ids is None else gather_rows(x, ids))
+        table = self.embed[node_type]
+        return self.embed_project[node_type](table.weight if ids is None else table(ids))
