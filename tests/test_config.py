@@ -42,3 +42,11 @@ def test_missing_file_and_bad_values_are_named(tmp_path):
 def test_student_metapaths_must_exist():
     with pytest.raises(ConfigError, match="unknown meta-paths"):
         load_run_config(DISTILL, "dblp", {"students": [{"name": "x", "method": "hg2m_plus", "metapaths": ["APXPA"]}]})
+
+
+def test_dataset_teacher_overrides_apply_to_that_teacher_only():
+    assert load_run_config(DISTILL, "acm", teacher="simplehgn").teacher.optim.patience == 100
+    assert load_run_config(DISTILL, "dblp", teacher="simplehgn").teacher.optim.patience == 30
+    assert load_run_config(DISTILL, "acm", teacher="hgt").teacher.optim.patience == 30
+    cli = load_run_config(DISTILL, "acm", {"teacher.optim.patience": 7}, teacher="simplehgn")
+    assert cli.teacher.optim.patience == 7  # the command line wins

@@ -40,6 +40,10 @@ class DatasetConfig(StrictModel):
     metapaths: dict[str, list[str]] = Field(
         default_factory=dict, description="Meta-paths from the target type back to it, as node-type sequences."
     )
+    teacher_overrides: dict[str, dict] = Field(
+        default_factory=dict, description="Teacher name -> settings that replace that teacher's defaults on "
+        "this dataset (applied before CLI overrides)."
+    )
 
     def resolved_raw_dir(self) -> Path:
         return self.raw_dir if self.raw_dir.is_absolute() else PROJECT_ROOT / self.raw_dir
@@ -241,6 +245,17 @@ def set_nested(data: dict | list, dotted_key: str, value: object) -> None:
         set_nested(data.setdefault(head, {}), rest, value)
 
 
+def flatten_keys(mapping: dict, prefix: str = "") -> list[tuple[str, object]]:
+    """{'optim': {'lr': 1}} -> [('optim.lr', 1)]: nested settings as dotted-key overrides."""
+    items = []
+    for key, value in mapping.items():
+        if isinstance(value, dict):
+            items += flatten_keys(value, f"{prefix}{key}.")
+        else:
+            items.append((f"{prefix}{key}", value))
+    return items
+
+
 def load_run_config(
     pipeline_config: Path, dataset: str | None = None, overrides: dict[str, object] | None = None,
     teacher: str | None = None,
@@ -256,6 +271,8 @@ def load_run_config(
     teacher = teacher or data.get("teacher", "rgcn")
     if isinstance(teacher, str):
         data["teacher"] = read_yaml(named_config_path("teacher", teacher))
+    for key, value in flatten_keys(data["dataset"].get("teacher_overrides", {}).get(data["teacher"].get("model"), {})):
+        set_nested(data, f"teacher.{key}", value)
     for key, value in (overrides or {}).items():
         set_nested(data, key, value)
     try:
