@@ -20,8 +20,8 @@ from torch import nn
 from hg2m.config import StudentConfig
 from hg2m.data.graph import HeteroGraphData
 from hg2m.distill.hire import HireEncoders, neighbour_types, relation_kd_loss, sample_type_neighbours
-from hg2m.models.inputs import gather_rows
 from hg2m.distill.losses import EdgeTargets, MetaPathEdges, edge_targets, kd_loss, metapath_loss
+from hg2m.models.inputs import gather_rows
 from hg2m.models.mlp import MLP
 from hg2m.teacher import TrainedModel, split_metrics
 from hg2m.train import EpochCallback, fit, seed_everything

@@ -13,6 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from hg2m.config import DatasetConfig
+from hg2m.data.raw.files import check, require
 from hg2m.data.snapshot import GraphSnapshot, RelationInfo, SnapshotManifest, edge_table, node_table
 
 TARGET_TYPE = "paper"
@@ -23,19 +24,6 @@ RELATION_FILES = {"paper_author": ("pa.txt", "paper", "author"),
 EDGE_COUNTS = {"paper_author": 13407, "paper_subject": 4019}
 SPLITS = ("20", "40", "60")  # HeCo's labelled papers per class in train; val and test are 1000 each
 SPLIT_PARTS = ("train", "val", "test")
-
-
-def require(path: Path) -> Path:
-    """The path itself, or FileNotFoundError naming it."""
-    if not path.is_file():
-        raise FileNotFoundError(f"ACM raw file missing: {path}")
-    return path
-
-
-def check(ok: bool, path: Path, message: str) -> None:
-    """Raise ValueError naming the raw file when a documented property of it does not hold."""
-    if not ok:
-        raise ValueError(f"ACM raw file {path}: {message} (see data/raw/acm/SOURCE.md)")
 
 
 def read_labels(path: Path) -> np.ndarray:

@@ -12,6 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from hg2m.config import DatasetConfig
+from hg2m.data.raw.files import require
 from hg2m.data.snapshot import GraphSnapshot, RelationInfo, SnapshotManifest, edge_table, node_table
 
 NODE_COUNTS = {"author": 4057, "paper": 14328, "term": 7723, "venue": 20}
@@ -19,12 +20,6 @@ RELATION_FILES = {"paper_author": ("pa.txt", "paper", "author"),
                   "paper_term": ("pt.txt", "paper", "term"),
                   "paper_venue": ("pc.txt", "paper", "venue")}
 SPLITS = ("hgb", "magnn")
-
-
-def require(path: Path) -> Path:
-    if not path.is_file():
-        raise FileNotFoundError(f"DBLP raw file missing: {path}")
-    return path
 
 
 def read_hgb_ids(path: Path) -> np.ndarray:

@@ -13,6 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from hg2m.config import DatasetConfig
+from hg2m.data.raw.files import check, require
 from hg2m.data.snapshot import GraphSnapshot, RelationInfo, SnapshotManifest, edge_table, node_table
 
 TARGET_TYPE = "movie"
@@ -21,19 +22,6 @@ RELATIONS = {"movie_director": "director", "movie_actor": "actor"}  # movie -> t
 EDGE_COUNTS = {"movie_director": 4278, "movie_actor": 12828}
 SPLITS = ("magnn",)
 SPLIT_PARTS = ("train", "val", "test")
-
-
-def require(path: Path) -> Path:
-    """The path itself, or FileNotFoundError naming it."""
-    if not path.is_file():
-        raise FileNotFoundError(f"IMDB raw file missing: {path}")
-    return path
-
-
-def check(ok: bool, path: Path, message: str) -> None:
-    """Raise ValueError naming the raw file when a documented property of it does not hold."""
-    if not ok:
-        raise ValueError(f"IMDB raw file {path}: {message} (see data/raw/imdb/SOURCE.md)")
 
 
 def type_ranges(path: Path) -> dict[str, slice]:
