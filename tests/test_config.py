@@ -50,3 +50,16 @@ def test_dataset_teacher_overrides_apply_to_that_teacher_only():
     assert load_run_config(DISTILL, "acm", teacher="hgt").teacher.optim.patience == 30
     cli = load_run_config(DISTILL, "acm", {"teacher.optim.patience": 7}, teacher="simplehgn")
     assert cli.teacher.optim.patience == 7  # the command line wins
+
+
+def test_run_py_checks_its_flags_and_prints_a_crontab_line(tmp_path, capsys):
+    import run
+
+    assert run.main(["--pipeline", "retrain"]) == 2
+    assert "needs --snapshot-dir" in capsys.readouterr().err
+    assert run.main(["--pipeline", "retrain", "--snapshot-dir", str(tmp_path), "--cron", "0 3 * *"]) == 2
+    assert "expected 5 fields" in capsys.readouterr().err
+    argv = ["--pipeline", "retrain", "--snapshot-dir", str(tmp_path), "--dataset", "dblp", "--cron", "15 3 * * 1"]
+    assert run.main(argv) == 0
+    line = capsys.readouterr().out.splitlines()[-1]
+    assert line.startswith("15 3 * * 1 cd ") and f"--snapshot-dir {tmp_path}" in line and "--cron" not in line

@@ -7,6 +7,7 @@ says where the raw files are and how to read them. The CLI overrides single valu
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Literal
 
@@ -29,7 +30,7 @@ class DatasetConfig(StrictModel):
     """Where a built-in dataset's raw files are and how to turn them into a snapshot."""
 
     name: str
-    loader: Literal["dblp", "acm", "imdb"]
+    loader: Literal["dblp", "acm", "imdb", "snapshot"]
     raw_dir: Path = Field(description="Raw files, relative to the project root unless absolute.")
     target_type: str
     num_classes: int = Field(gt=1)
@@ -157,6 +158,12 @@ class EvaluationConfig(StrictModel):
     reliable_ratio: float = Field(0.9, gt=0, le=1, description="HG2M+'s p: share of unlabelled nodes kept.")
 
 
+class PromotionConfig(StrictModel):
+    """The retrain gate: the challenger takes `champion` only when it is better by more than `margin`."""
+
+    margin: float = Field(0.005, ge=-1, le=1, description="Required gain in test Micro-F1 on the new snapshot.")
+
+
 class TrackingConfig(StrictModel):
     """Where runs and models go. Empty URIs mean the embedded stores inside the project folder."""
 
@@ -174,6 +181,7 @@ class RunConfig(StrictModel):
     evaluation: EvaluationConfig = EvaluationConfig()
     device: Literal["auto", "cpu", "cuda"] = "auto"
     enable_cache: bool = True
+    promotion: PromotionConfig = PromotionConfig()
     tracking: TrackingConfig = TrackingConfig()
 
     @model_validator(mode="after")
@@ -184,6 +192,10 @@ class RunConfig(StrictModel):
         if len(set(names)) != len(names):
             raise ValueError(f"student names must be unique, got {names}")
         for student in self.students:
+            if student.uses_reliability and student.gamma > 0 and not self.dataset.metapaths:
+                raise ValueError(f"student {student.name!r} uses meta-path distillation (gamma > 0), but dataset "
+                                 f"{self.dataset.name!r} defines no meta-paths: pass --dataset NAME for a config "
+                                 "with `metapaths`, or leave that student out (--students)")
             unknown = set(student.metapaths or []) - set(self.dataset.metapaths)
             if unknown:
                 raise ValueError(f"student {student.name!r}: unknown meta-paths {sorted(unknown)}")
@@ -245,6 +257,27 @@ def set_nested(data: dict | list, dotted_key: str, value: object) -> None:
         set_nested(data.setdefault(head, {}), rest, value)
 
 
+def snapshot_dataset(folder: Path, base: dict) -> dict:
+    """A dataset config that reads a snapshot folder, from its manifest (on top of `base`, if any)."""
+    manifest_path = folder / "manifest.json"
+    if not manifest_path.is_file():
+        raise ConfigError(f"snapshot {folder}: no manifest.json (a snapshot folder holds manifest.json, "
+                          "nodes/ and edges/; see the README, 'The snapshot format')")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        facts = {k: manifest[k] for k in ("name", "target_type", "num_classes")}
+    except (ValueError, KeyError) as err:
+        raise ConfigError(f"{manifest_path}: not a snapshot manifest: {err!r}") from err
+    for key in ("target_type", "num_classes"):
+        if key in base and base[key] != facts[key]:
+            raise ConfigError(f"{manifest_path}: {key} is {facts[key]!r}, but dataset {base['name']!r} has "
+                              f"{base[key]!r}")
+    dataset = {"name": facts["name"], "class_names": manifest.get("class_names", []), **base, **facts}
+    if "name" in base:
+        dataset["name"] = base["name"]  # a new snapshot of a known dataset keeps its name (and model)
+    return {**dataset, "loader": "snapshot", "raw_dir": str(folder.resolve()), "split": "given"}
+
+
 def flatten_keys(mapping: dict, prefix: str = "") -> list[tuple[str, object]]:
     """{'optim': {'lr': 1}} -> [('optim.lr', 1)]: nested settings as dotted-key overrides."""
     items = []
@@ -258,16 +291,21 @@ def flatten_keys(mapping: dict, prefix: str = "") -> list[tuple[str, object]]:
 
 def load_run_config(
     pipeline_config: Path, dataset: str | None = None, overrides: dict[str, object] | None = None,
-    teacher: str | None = None,
+    teacher: str | None = None, snapshot: Path | None = None,
 ) -> RunConfig:
     """Load a pipeline config, attach its dataset config and its teacher config (`teacher: <name>` names
-    configs/teachers/<name>.yaml; `teacher` here replaces it), apply dotted-key overrides, validate."""
+    configs/teachers/<name>.yaml; `teacher` here replaces it), apply dotted-key overrides, validate.
+
+    With `snapshot` (a snapshot folder), the data comes from that folder; `dataset`, if given, still
+    supplies the name, meta-paths and teacher settings (e.g. a newer snapshot of DBLP)."""
     data = read_yaml(pipeline_config)
-    dataset_name = dataset or data.pop("dataset_name", None)
-    data.pop("dataset_name", None)
-    if not dataset_name:
+    default_dataset = data.pop("dataset_name", None)
+    dataset_name = dataset or (None if snapshot else default_dataset)
+    if not dataset_name and snapshot is None:
         raise ConfigError(f"{pipeline_config}: no dataset given (pass --dataset or set dataset_name)")
-    data["dataset"] = read_yaml(named_config_path("dataset", dataset_name))
+    data["dataset"] = read_yaml(named_config_path("dataset", dataset_name)) if dataset_name else {}
+    if snapshot is not None:
+        data["dataset"] = snapshot_dataset(Path(snapshot), data["dataset"])
     teacher = teacher or data.get("teacher", "rgcn")
     if isinstance(teacher, str):
         data["teacher"] = read_yaml(named_config_path("teacher", teacher))
@@ -278,4 +316,4 @@ def load_run_config(
     try:
         return RunConfig.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(f"{pipeline_config} (dataset {dataset_name!r}): invalid configuration:\n{err}") from err
+        raise ConfigError(f"{pipeline_config} (dataset {dataset_name or snapshot}): invalid configuration:\n{err}") from err

@@ -27,14 +27,6 @@ class Registration:
     model_uri: str
 
 
-def has_alias(client: MlflowClient, name: str, alias: str) -> bool:
-    try:
-        client.get_model_version_by_alias(name, alias)
-        return True
-    except MlflowException:
-        return False
-
-
 def register_student(
     model: nn.Module, name: str, features: torch.Tensor, tags: dict[str, str], metadata: dict
 ) -> Registration:
@@ -60,7 +52,7 @@ def register_student(
         for key, value in tags.items():
             client.set_model_version_tag(name, version, key, value)
         aliases = [CHALLENGER_ALIAS]
-        if not has_alias(client, name, CHAMPION_ALIAS):
+        if alias_version(client, name, CHAMPION_ALIAS) is None:
             aliases.append(CHAMPION_ALIAS)
         for alias in aliases:
             client.set_registered_model_alias(name, alias, version)
@@ -68,3 +60,16 @@ def register_student(
         client.delete_model_version(name, version)
         raise
     return Registration(name=name, version=version, aliases=aliases, model_uri=f"models:/{name}/{version}")
+
+
+def trained_snapshot_hashes(client: MlflowClient, name: str) -> set[str]:
+    """Content hashes of every snapshot some version of `name` was trained on."""
+    return {v.tags["snapshot_hash"] for v in client.search_model_versions(f"name='{name}'") if "snapshot_hash" in v.tags}
+
+
+def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
+    """The version that holds `alias`, or None (also when the model does not exist yet)."""
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None

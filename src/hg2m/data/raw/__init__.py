@@ -8,9 +8,15 @@ from hg2m.config import DatasetConfig
 from hg2m.data.raw.acm import load_acm
 from hg2m.data.raw.dblp import load_dblp
 from hg2m.data.raw.imdb import load_imdb
-from hg2m.data.snapshot import GraphSnapshot, with_hash
+from hg2m.data.snapshot import GraphSnapshot, read_snapshot, with_hash
 
-LOADERS: dict[str, Callable[[DatasetConfig], GraphSnapshot]] = {"dblp": load_dblp, "acm": load_acm, "imdb": load_imdb}
+
+def load_snapshot_folder(config: DatasetConfig) -> GraphSnapshot:
+    """A user's snapshot folder, read as it is (its content hash checked when the manifest has one)."""
+    return read_snapshot(config.resolved_raw_dir())
+
+
+LOADERS: dict[str, Callable[[DatasetConfig], GraphSnapshot]] = {"snapshot": load_snapshot_folder, "dblp": load_dblp, "acm": load_acm, "imdb": load_imdb}
 
 
 def load_raw_dataset(config: DatasetConfig) -> GraphSnapshot:

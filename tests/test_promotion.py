@@ -1,0 +1,49 @@
+import pytest
+
+from hg2m.config import CONFIG_DIR, ConfigError, load_run_config
+from hg2m.data.snapshot import write_snapshot
+from hg2m.promotion import decide, exclusive_lock, newest_snapshot
+
+DISTILL = CONFIG_DIR / "pipelines" / "distill.yaml"
+
+
+def test_gate_promotes_only_above_the_margin():
+    assert decide(0.80, None, 0.01).promote
+    assert decide(0.82, 0.80, 0.01).promote
+    assert not decide(0.805, 0.80, 0.01).promote
+    assert not decide(0.81, 0.80, 0.01).promote  # equal to the margin is not better by more than it
+    assert decide(0.70, 0.80, -0.2).promote
+
+
+def test_newest_snapshot_goes_by_name_and_checks_the_hash(tiny_snapshot, tmp_path):
+    for name in ("2026-01", "2026-03", "2026-02"):
+        write_snapshot(tiny_snapshot, tmp_path / name)
+    (tmp_path / "notes").mkdir()  # no manifest: not a snapshot
+    folder, content_hash = newest_snapshot(tmp_path)
+    assert folder.name == "2026-03" and content_hash == tiny_snapshot.manifest.content_hash
+    (tmp_path / "2026-03" / "edges" / "paper_venue.parquet").write_bytes(b"junk")
+    with pytest.raises(ValueError, match="paper_venue.parquet"):
+        newest_snapshot(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no snapshot folders"):
+        newest_snapshot(tmp_path / "notes")
+
+
+def test_lock_refuses_a_second_holder(tmp_path):
+    with exclusive_lock(tmp_path / "x.lock"):
+        with pytest.raises(RuntimeError, match="another retrain"):
+            with exclusive_lock(tmp_path / "x.lock"):
+                pass
+    with exclusive_lock(tmp_path / "x.lock"):  # released again
+        pass
+
+
+def test_user_snapshot_config_comes_from_its_manifest(tiny_snapshot, tmp_path):
+    write_snapshot(tiny_snapshot, tmp_path / "snap")
+    config = load_run_config(DISTILL, snapshot=tmp_path / "snap", overrides={"students": [{"name": "s", "method": "hg2m"}]})
+    assert (config.dataset.name, config.dataset.loader, config.dataset.target_type) == ("tiny", "snapshot", "author")
+    with pytest.raises(ConfigError, match="defines no meta-paths"):
+        load_run_config(DISTILL, snapshot=tmp_path / "snap")  # the default students include hg2m_plus
+    with pytest.raises(ConfigError, match="target_type is 'author', but dataset 'acm' has 'paper'"):
+        load_run_config(DISTILL, "acm", snapshot=tmp_path / "snap")
+    with pytest.raises(ConfigError, match="no manifest.json"):
+        load_run_config(DISTILL, snapshot=tmp_path)
