@@ -62,15 +62,14 @@ def main() -> None:
     print("| snapshot | authors (train/val/test) | edges | challenger | champion before | decision | wall time |")
     print("|---|---|---|---|---|---|---|")
     for outcome, seconds in rows:
-        manifest = load_raw_dataset(config_for(outcome.snapshot).dataset).manifest
-        nodes = manifest.node_types["author"].count
-        edges = sum(r.num_edges for r in manifest.relations)
+        snapshot = load_raw_dataset(outcome.config.dataset)
+        nodes = snapshot.manifest.node_types["author"].count
+        edges = sum(r.num_edges for r in snapshot.manifest.relations)
         d = outcome.decision
         if d is None:
             print(f"| {outcome.snapshot.name} (again) | {nodes} | {edges} | – | – | nothing new: no-op | {seconds:.1f} s |")
             continue
-        split = config_for(outcome.snapshot)  # split sizes from the snapshot itself
-        counts = _split_counts(load_raw_dataset(split.dataset))
+        counts = _split_counts(snapshot)
         champion = "none" if d["champion_score"] is None else f"v{d['champion_version']}: {100 * d['champion_score']:.2f}"
         decision = "promoted" if d["promote"] else "kept champion"
         print(f"| {outcome.snapshot.name} | {nodes} ({counts}) | {edges} | v{d['challenger_version']}: "

@@ -272,10 +272,9 @@ def snapshot_dataset(folder: Path, base: dict) -> dict:
         if key in base and base[key] != facts[key]:
             raise ConfigError(f"{manifest_path}: {key} is {facts[key]!r}, but dataset {base['name']!r} has "
                               f"{base[key]!r}")
-    dataset = {"name": facts["name"], "class_names": manifest.get("class_names", []), **base, **facts}
-    if "name" in base:
-        dataset["name"] = base["name"]  # a new snapshot of a known dataset keeps its name (and model)
-    return {**dataset, "loader": "snapshot", "raw_dir": str(folder.resolve()), "split": "given"}
+    # a new snapshot of a known dataset keeps that dataset's name (and so its registered model)
+    return {"class_names": manifest.get("class_names", []), **base, **facts, "name": base.get("name", facts["name"]),
+            "loader": "snapshot", "raw_dir": str(folder.resolve()), "split": "given"}
 
 
 def flatten_keys(mapping: dict, prefix: str = "") -> list[tuple[str, object]]:

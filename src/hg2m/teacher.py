@@ -49,7 +49,8 @@ def train_teacher(
     validation accuracy is measured full-graph after every epoch and the best epoch's model is kept."""
     seed_everything(seed)
     model = build_teacher(config, data, graph_config, metapaths).to(device)
-    graph = model.graph_view(data.graph).to(device)
+    view = model.graph_view(data.graph)  # built once: HAN's meta-path graphs take seconds
+    graph = view.to(device)
     features = {t: f.to(device) for t, f in data.features.items()}
     labels = data.labels.to(device)
     train_idx, val_idx = data.splits["train"].to(device), data.splits["val"].to(device)
@@ -67,7 +68,7 @@ def train_teacher(
         loss_fn = sampled_losses(model, graph, features, labels, train_idx, config.sampling)
     result = fit(model, loss_fn, val_accuracy, config.optim, on_epoch)
     model.cpu()
-    logits = infer(model, data).logits
+    logits = infer(model, data, view).logits
     return TrainedModel(model=model, logits=logits, fit=result, metrics=split_metrics(logits, data))
 
 
@@ -90,11 +91,12 @@ def sampled_losses(
     return epoch
 
 
-def infer(model: Teacher, data: HeteroGraphData) -> TeacherOutput:
-    """Full-neighbourhood inference on the CPU: logits (N, C) and every type's embeddings."""
+def infer(model: Teacher, data: HeteroGraphData, view: dgl.DGLGraph | None = None) -> TeacherOutput:
+    """Full-neighbourhood inference on the CPU: logits (N, C) and every type's embeddings. `view` is
+    `model.graph_view(data.graph)` when the caller has it already."""
     model.eval()
     with torch.no_grad():
-        return model(model.graph_view(data.graph), data.features)
+        return model(model.graph_view(data.graph) if view is None else view, data.features)
 
 
 def train_teacher_for_setting(

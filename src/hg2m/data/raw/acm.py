@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from hg2m.config import DatasetConfig
-from hg2m.data.raw.files import check, require
+from hg2m.data.raw.files import SPLIT_PARTS, check, require, split_column
 from hg2m.data.snapshot import GraphSnapshot, RelationInfo, SnapshotManifest, edge_table, node_table
 
 TARGET_TYPE = "paper"
@@ -23,7 +23,6 @@ RELATION_FILES = {"paper_author": ("pa.txt", "paper", "author"),
                   "paper_subject": ("ps.txt", "paper", "subject")}
 EDGE_COUNTS = {"paper_author": 13407, "paper_subject": 4019}
 SPLITS = ("20", "40", "60")  # HeCo's labelled papers per class in train; val and test are 1000 each
-SPLIT_PARTS = ("train", "val", "test")
 
 
 def read_labels(path: Path) -> np.ndarray:
@@ -55,14 +54,8 @@ def read_edges(heco: Path, name: str) -> np.ndarray:
 
 def heco_split(heco: Path, split: str, num_nodes: int) -> np.ndarray:
     """train/val/test from `<part>_<split>.npy`; papers in none of them get "none" (their label is kept)."""
-    assigned = np.full(num_nodes, "none", dtype=object)
-    for part in SPLIT_PARTS:
-        path = require(heco / f"{part}_{split}.npy")
-        ids = np.load(path, allow_pickle=False)
-        # HeCo's parts are disjoint; an overlap would silently move nodes between parts
-        check(bool(np.all(assigned[ids] == "none")), path, "overlaps another split part")
-        assigned[ids] = part
-    return assigned
+    paths = {part: require(heco / f"{part}_{split}.npy") for part in SPLIT_PARTS}
+    return split_column(num_nodes, {part: np.load(path, allow_pickle=False) for part, path in paths.items()}, paths)
 
 
 def load_acm(config: DatasetConfig) -> GraphSnapshot:

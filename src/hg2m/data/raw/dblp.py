@@ -12,7 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from hg2m.config import DatasetConfig
-from hg2m.data.raw.files import require
+from hg2m.data.raw.files import SPLIT_PARTS, require, split_column
 from hg2m.data.snapshot import GraphSnapshot, RelationInfo, SnapshotManifest, edge_table, node_table
 
 NODE_COUNTS = {"author": 4057, "paper": 14328, "term": 7723, "venue": 20}
@@ -43,11 +43,10 @@ def hgb_split(raw: Path, num_nodes: int, seed: int, val_fraction: float) -> np.n
 
 def magnn_split(raw: Path, num_nodes: int) -> np.ndarray:
     """MAGNN/PyG split: 400 train / 400 val / 3257 test."""
-    with np.load(require(raw / "magnn" / "train_val_test_idx.npz"), allow_pickle=False) as idx:
-        split = np.full(num_nodes, "none", dtype=object)
-        for name in ("train", "val", "test"):
-            split[idx[f"{name}_idx"]] = name
-    return split
+    path = require(raw / "magnn" / "train_val_test_idx.npz")
+    with np.load(path, allow_pickle=False) as idx:
+        return split_column(num_nodes, {part: idx[f"{part}_idx"] for part in SPLIT_PARTS},
+                            dict.fromkeys(SPLIT_PARTS, path))
 
 
 def load_dblp(config: DatasetConfig) -> GraphSnapshot:

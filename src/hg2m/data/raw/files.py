@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 
 def require(path: Path) -> Path:
     """The path itself, or FileNotFoundError naming it."""
@@ -16,3 +18,17 @@ def check(ok: bool, path: Path, message: str) -> None:
     """Raise ValueError naming the raw file when a documented property of it does not hold."""
     if not ok:
         raise ValueError(f"raw file {path}: {message} (see the SOURCE.md of its dataset)")
+
+
+SPLIT_PARTS = ("train", "val", "test")
+
+
+def split_column(num_nodes: int, part_ids: dict[str, np.ndarray], sources: dict[str, Path]) -> np.ndarray:
+    """(num_nodes,) split names from each part's node ids (read from `sources[part]`); nodes in no part
+    get "none". The published parts are disjoint, and an overlap would silently move nodes between
+    parts, so it is an error naming the part's file."""
+    assigned = np.full(num_nodes, "none", dtype=object)
+    for part, ids in part_ids.items():
+        check(bool(np.all(assigned[ids] == "none")), sources[part], f"{part} ids overlap another split part")
+        assigned[ids] = part
+    return assigned

@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from hg2m.config import DatasetConfig
-from hg2m.data.raw.files import check, require
+from hg2m.data.raw.files import SPLIT_PARTS, check, require, split_column
 from hg2m.data.snapshot import GraphSnapshot, RelationInfo, SnapshotManifest, edge_table, node_table
 
 TARGET_TYPE = "movie"
@@ -21,7 +21,6 @@ NODE_COUNTS = {"movie": 4278, "director": 2081, "actor": 5257}  # order = type c
 RELATIONS = {"movie_director": "director", "movie_actor": "actor"}  # movie -> this type
 EDGE_COUNTS = {"movie_director": 4278, "movie_actor": 12828}
 SPLITS = ("magnn",)
-SPLIT_PARTS = ("train", "val", "test")
 
 
 def type_ranges(path: Path) -> dict[str, slice]:
@@ -72,14 +71,9 @@ def read_labels(path: Path) -> np.ndarray:
 
 def magnn_split(path: Path, num_nodes: int) -> np.ndarray:
     """MAGNN/PyG split: 400 train / 400 val / 3478 test movies."""
-    assigned = np.full(num_nodes, "none", dtype=object)
     with np.load(require(path), allow_pickle=False) as idx:
-        for part in SPLIT_PARTS:
-            ids = idx[f"{part}_idx"]
-            # the parts are disjoint; an overlap would silently move nodes between parts
-            check(bool(np.all(assigned[ids] == "none")), path, f"{part}_idx overlaps another split part")
-            assigned[ids] = part
-    return assigned
+        return split_column(num_nodes, {part: idx[f"{part}_idx"] for part in SPLIT_PARTS},
+                            dict.fromkeys(SPLIT_PARTS, path))
 
 
 def load_imdb(config: DatasetConfig) -> GraphSnapshot:
