@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""hg2m command line: run a pipeline, print its summary.
+"""hg2m command line: run a pipeline and print its summary, or run a command (predict, generate, benchmark).
 
     python run.py --pipeline distill --dataset dblp
     python run.py --pipeline distill --dataset acm --teacher han
@@ -7,6 +7,9 @@
     python run.py --pipeline retrain --snapshot-dir snapshots/ --dataset dblp
     python run.py --pipeline retrain --snapshot-dir snapshots/ --dataset dblp --cron "0 3 * * *"
     python run.py --pipeline distill --dataset dblp --epochs 20 --seeds 1 --students mlp hg2m --no-cache
+    python run.py predict --input nodes.parquet --output predictions.parquet    # the dblp champion's predictions
+    python run.py generate --out snapshots/igb-1m                                # a 1M-paper synthetic graph
+    python run.py benchmark --dataset igb                                        # teacher vs student latency
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ from hg2m.environment import MLFLOW_STORE, configure_environment, default_mlflow
 PIPELINES = ("distill", "retrain")
 RETRAIN_LOCK = ".zenml_home/retrain.lock"
 TEACHERS = sorted(p.stem for p in (CONFIG_DIR / "teachers").glob("*.yaml"))
+DISTILL_CONFIG = CONFIG_DIR / "pipelines" / "distill.yaml"
+MLFLOW_URI_HELP = (f"MLflow tracking URI, e.g. http://127.0.0.1:5000 (default: the config's, else "
+                   f"sqlite:///<project>/{MLFLOW_STORE}/mlflow.db)")
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -40,6 +46,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="Distil a heterogeneous GNN teacher into MLP students and register the best one in MLflow. "
         "Runs and artifacts go to ZenML's local store (.zenml_home/) and MLflow's SQLite store (mlflow_store/) "
         "inside the project unless configured otherwise.",
+        epilog="Commands (each with its own --help): " + "; ".join(
+            f"run.py {name}: {summary}" for name, (_, summary) in COMMANDS.items()) + ".",
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--pipeline", choices=PIPELINES, default="distill",
@@ -61,7 +69,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "dataset_name, dblp)")
     parser.add_argument("--teacher", choices=TEACHERS, default=None,
                         help="teacher HGNN, a file under configs/teachers/ (default: the config's teacher, rgcn)")
-    parser.add_argument("--config", type=Path, default=CONFIG_DIR / "pipelines" / "distill.yaml",
+    parser.add_argument("--config", type=Path, default=DISTILL_CONFIG,
                         help="pipeline config YAML (teacher, students, training, tracking)")
     parser.add_argument("--epochs", type=int, default=None,
                         help="maximum epochs for the teacher and every student (quick runs)")
@@ -76,9 +84,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="train only these students (names from the pipeline config)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="torch device")
     parser.add_argument("--no-cache", action="store_true", help="re-run every step instead of reusing cached ones")
-    parser.add_argument("--mlflow-uri", default=None,
-                        help="MLflow tracking URI, e.g. http://127.0.0.1:5000 (default: the config's, "
-                        f"else sqlite:///<project>/{MLFLOW_STORE}/mlflow.db)")
+    parser.add_argument("--mlflow-uri", default=None, help=MLFLOW_URI_HELP)
     return parser.parse_args(argv)
 
 
@@ -117,9 +123,14 @@ def print_summary(config: RunConfig, outcome, tracking_uri: str, seconds: float)
     print(f"\nDistilled on {config.dataset.name} (snapshot {reg['snapshot_hash'][:12]}), "
           f"ZenML run {outcome.run.name}, {seconds:.1f} s. Test scores in %, mean ± std over seeds:\n")
     print(markdown_table(display_table(outcome.summary)))
+    steps = outcome.step_table().fillna("-")  # cached steps ran no code: no peak memory
+    print("\nSteps (wall seconds; peak resident memory of the step, MiB):\n")
+    print(markdown_table(steps, digits=1))
     print(f"\nRegistered {reg['student']} ({reg['setting']}, seed {reg['seed']}) as {reg['name']} version "
           f"{reg['version']} (aliases: {', '.join(reg['aliases'])}); "
-          f"load it with mlflow.pytorch.load_model('{reg['model_uri']}')")
+          f"load it with mlflow.pyfunc.load_model('{reg['model_uri']}'), or serve it (README: 'Serving the student'):\n"
+          f"  MLFLOW_TRACKING_URI={tracking_uri} ./scripts/with-env mlflow models serve -m {reg['model_uri']} "
+          "--env-manager local -h 127.0.0.1 -p 5001")
     if tracking_uri.startswith("sqlite:"):
         print("\nBrowse runs, metrics and models in the MLflow UI:\n"
               f"  .venv/bin/mlflow ui --backend-store-uri {tracking_uri} --host 127.0.0.1 --port 5000\n"
@@ -180,8 +191,144 @@ def run_pipeline(args: argparse.Namespace, config: RunConfig, tracking_uri: str)
           f"{'Promoted to champion' if d['promote'] else 'Champion kept'}: {d['reason']}.")
 
 
+def parse_predict_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="run.py predict",
+        description="Predict the class of every node in a Parquet node table with a registered student, and write "
+        "the predictions as Parquet: id, prediction (class index), class_name (when the dataset names its "
+        "classes), prob_<c> per class. The output appears only when every row was predicted.",
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("--input", type=Path, required=True,
+                        help="Parquet node table, as in a snapshot's nodes/<target>.parquet: `id` int64 and dense "
+                        "`feat` list<float32>, or sparse `feat_idx` list<int32> + `feat_val` list<float32>")
+    parser.add_argument("--output", type=Path, required=True, help="Parquet file to write (replaced if present)")
+    parser.add_argument("--model", default=None,
+                        help="model URI, e.g. models:/hg2m-dblp/3 (default: models:/<registered model of "
+                        "--dataset>@champion)")
+    parser.add_argument("--dataset", default=None,
+                        help="whose registered model to use without --model (default: the config's dataset_name, dblp)")
+    parser.add_argument("--config", type=Path, default=DISTILL_CONFIG,
+                        help="pipeline config YAML (registered model prefix, tracking URI)")
+    parser.add_argument("--batch-size", type=positive_int, default=10_000, help="nodes per forward pass")
+    parser.add_argument("--mlflow-uri", default=None, help=MLFLOW_URI_HELP)
+    return parser.parse_args(argv)
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def predict_target(args: argparse.Namespace) -> tuple[str, str]:
+    """(model URI, tracking URI): the flags, else the champion of --dataset in the config's store."""
+    config = None if args.model and args.mlflow_uri else load_run_config(args.config, args.dataset)
+    model_uri = args.model or f"models:/{config.registered_model_name}@champion"
+    tracking_uri = args.mlflow_uri or config.tracking.mlflow_tracking_uri or default_mlflow_uri()
+    store = Path(tracking_uri.removeprefix("sqlite:///"))
+    if tracking_uri.startswith("sqlite:///") and not store.is_file():  # MLflow would create an empty store
+        raise ConfigError(f"no MLflow store at {store}: run the distill pipeline first, or pass --mlflow-uri")
+    return model_uri, tracking_uri
+
+
+def predict_main(argv: list[str]) -> int:
+    """`run.py predict`: batch predictions of a registered student for a Parquet node table."""
+    args = parse_predict_args(argv)
+    configure_environment()
+    started = time.perf_counter()
+    try:
+        model_uri, tracking_uri = predict_target(args)
+        import mlflow  # after the environment is set
+
+        from hg2m.serving import PredictError, predict_parquet
+
+        mlflow.set_tracking_uri(tracking_uri)
+        rows = predict_parquet(model_uri, args.input, args.output, args.batch_size)
+    except (ConfigError, PredictError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:  # not the input's fault (e.g. the tracking server is down): say so, no traceback
+        print(f"error: prediction failed: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
+    print(f"Predicted {rows} nodes with {model_uri}: wrote {args.output} in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def parse_generate_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="run.py generate",
+        description="Write an IGB-like synthetic heterogeneous graph (paper, author, institute, field; cites, "
+        "written_by, affiliated_with, has_topic) as a snapshot folder, generated and written in chunks so that "
+        "memory stays bounded. Distil on it with: run.py --pipeline distill --dataset igb --snapshot OUT",
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("--out", type=Path, required=True, help="snapshot folder to create (must not exist)")
+    parser.add_argument("--config", type=Path, default=CONFIG_DIR / "synthetic" / "igb.yaml",
+                        help="generator settings (sizes, class signal, degrees, splits)")
+    parser.add_argument("--papers", type=positive_int, default=None, help="target nodes (default: the config's)")
+    parser.add_argument("--seed", type=int, default=None, help="random seed (default: the config's)")
+    for split in ("train", "val", "test"):
+        parser.add_argument(f"--{split}", type=positive_int, default=None,
+                            help=f"labelled papers in the {split} split (default: the config's)")
+    return parser.parse_args(argv)
+
+
+def generate_main(argv: list[str]) -> int:
+    """`run.py generate`: a synthetic snapshot folder, with a progress bar and a summary."""
+    from tqdm import tqdm
+
+    from hg2m.config import load_synthetic_config
+    from hg2m.data.synthetic import generate_snapshot, node_counts
+    from hg2m.resources import peak_rss_mb
+
+    args = parse_generate_args(argv)
+    flags = {"num_papers": args.papers, "seed": args.seed, "train": args.train, "val": args.val, "test": args.test}
+    try:
+        config = load_synthetic_config(args.config, {k: v for k, v in flags.items() if v is not None})
+        if args.out.exists():
+            raise ConfigError(f"{args.out}: already exists (refusing to overwrite a snapshot)")
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    with tqdm(total=sum(node_counts(config).values()), desc="generating", unit="node", unit_scale=True,
+              file=sys.stderr) as bar:
+        written: dict[str, int] = {}
+
+        def progress(node_type: str, done: int, count: int) -> None:
+            bar.update(done - written.get(node_type, 0))
+            written[node_type] = done
+
+        manifest = generate_snapshot(config, args.out, progress)
+    nodes = ", ".join(f"{t} {info.count:,}" for t, info in manifest.node_types.items())
+    edges = ", ".join(f"{r.name} {r.num_edges:,}" for r in manifest.relations)
+    print(f"Wrote {args.out} in {time.perf_counter() - started:.1f} s (peak memory {peak_rss_mb():.0f} MiB), "
+          f"content hash {manifest.content_hash[:12]}.\n  nodes: {nodes}\n  edges: {edges}\n"
+          f"Distil on it: ./scripts/with-env python run.py --pipeline distill --dataset igb --snapshot {args.out}")
+    return 0
+
+
+def benchmark_main(argv: list[str]) -> int:
+    """`run.py benchmark`: benchmarks/inference.py, teacher vs student inference latency."""
+    from benchmarks.inference import main as inference_benchmark
+
+    return inference_benchmark(argv)
+
+
+# run.py <command> ...: each command parses its own flags; anything else is a --pipeline run.
+COMMANDS = {
+    "predict": (predict_main, "write a registered student's predictions for a Parquet node table"),
+    "generate": (generate_main, "write an IGB-like synthetic graph snapshot of a chosen size"),
+    "benchmark": (benchmark_main, "teacher vs student inference latency on a distill run's models, logged to MLflow"),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in COMMANDS:
+        return COMMANDS[argv[0]][0](argv[1:])
     args = parse_args(argv)
     configure_environment()
     try:

@@ -39,10 +39,10 @@ from steps.evaluation.evaluate import evaluate
 from steps.promotion.register import register
 from steps.training.train_student import student
 from steps.training.train_teacher import teacher
-from steps.tracking import tracker_settings
+from steps.tracking import record_peak_memory, start_memory_watch, tracker_settings
 
 
-@pipeline(name="distill")
+@pipeline(name="distill", on_start=start_memory_watch, on_success=record_peak_memory)
 def distill(run_config: dict, raw_fingerprint: str) -> None:
     config = RunConfig.model_validate(run_config)
     fraction, device, runs = config.evaluation.inductive_fraction, config.device, config.runs()
@@ -83,6 +83,15 @@ class DistillOutcome:
     results: pd.DataFrame
     summary: pd.DataFrame
     registration: dict
+
+    def step_table(self) -> pd.DataFrame:
+        """Per step: status, wall seconds and peak resident memory (MiB, the step's own where measurable)."""
+        rows = []
+        for name, step_run in self.run.steps.items():
+            seconds = (step_run.end_time - step_run.start_time).total_seconds() if step_run.end_time else None
+            peak = step_run.run_metadata.get("peak_rss_mb")
+            rows.append({"step": name, "status": str(step_run.status), "seconds": seconds, "peak_rss_mb": peak})
+        return pd.DataFrame(rows)
 
 
 def run_distill(config: RunConfig, tracking_uri: str, artifact_root: Path | None = None) -> DistillOutcome:

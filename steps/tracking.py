@@ -8,6 +8,7 @@ import mlflow
 from zenml import get_step_context, log_metadata
 from zenml.integrations.mlflow.flavors.mlflow_experiment_tracker_flavor import MLFlowExperimentTrackerSettings
 
+from hg2m.resources import peak_rss_mb, reset_peak_rss
 from pipelines.stack import EXPERIMENT_TRACKER
 
 TRACKER = EXPERIMENT_TRACKER
@@ -38,3 +39,13 @@ def link_runs() -> str:
 def parent_run_id() -> str | None:
     """The pipeline-level MLflow run that the active (nested) step run hangs under."""
     return mlflow.active_run().data.tags.get("mlflow.parentRunId")
+
+
+def start_memory_watch() -> None:
+    """Step start hook: begin measuring this step's own peak memory."""
+    reset_peak_rss()
+
+
+def record_peak_memory() -> None:
+    """Step success hook: the step's peak resident memory, as step metadata (`peak_rss_mb`)."""
+    log_metadata(metadata={"peak_rss_mb": round(peak_rss_mb(), 1)})

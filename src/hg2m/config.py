@@ -71,6 +71,13 @@ class SamplingConfig(StrictModel):
     fanouts: list[int] = Field([10, 15], min_length=1, description="Neighbours per relation and layer, input "
                                "layer first (-1 = all); one entry per teacher layer.")
     batch_size: int = Field(1024, gt=0, description="Training target nodes per mini-batch.")
+    inference_fanouts: list[int] | None = Field(None, description="Neighbours per relation and layer when "
+                                                "predicting (validation, soft labels); default: `fanouts`.")
+    inference_batch_size: int = Field(4096, gt=0, description="Target nodes per inference batch.")
+
+    @property
+    def predict_fanouts(self) -> list[int]:
+        return self.inference_fanouts or self.fanouts
 
 
 TeacherName = Literal["rgcn", "han", "simplehgn", "hgt"]
@@ -97,9 +104,11 @@ class TeacherConfig(StrictModel):
 
     @model_validator(mode="after")
     def _fanouts_match_layers(self) -> "TeacherConfig":
-        if self.sampling.enabled and len(self.sampling.fanouts) != self.num_layers:
-            raise ValueError(f"sampling.fanouts has {len(self.sampling.fanouts)} entries for {self.num_layers} "
-                             "layers: give one fanout per layer")
+        for name in ("fanouts", "inference_fanouts"):
+            fanouts = getattr(self.sampling, name)
+            if self.sampling.enabled and fanouts is not None and len(fanouts) != self.num_layers:
+                raise ValueError(f"sampling.{name} has {len(fanouts)} entries for {self.num_layers} layers: "
+                                 "give one fanout per layer")
         return self
 
 
@@ -162,6 +171,48 @@ class PromotionConfig(StrictModel):
     """The retrain gate: the challenger takes `champion` only when it is better by more than `margin`."""
 
     margin: float = Field(0.005, ge=-1, le=1, description="Required gain in test Micro-F1 on the new snapshot.")
+
+
+class SyntheticGraphConfig(StrictModel):
+    """An IGB-like heterogeneous graph (papers are the target type), for scale tests and benchmarks.
+
+    Node types: paper, author, institute, field; relations: cites (paper->paper), written_by
+    (paper->author), affiliated_with (author->institute), has_topic (paper->field). Every paper has a
+    class; authors and fields have a home class. An edge goes to a node of the source paper's class with
+    probability `homophily` (else to any node), chosen by a power-law popularity, so in-degrees are
+    heavy-tailed; citation out-degrees are Zipf-distributed. Features are class centroids plus noise.
+    """
+
+    name: str = "igb-synth"
+    seed: int = 0
+    num_papers: int = Field(1_000_000, gt=0, description="Target nodes.")
+    num_classes: int = Field(19, gt=1)
+    class_imbalance: float = Field(0.5, ge=0, description="Class c has prior weight (c+1)^-x (0: balanced).")
+    authors_per_paper: float = Field(0.5, gt=0, description="Number of authors = this x num_papers.")
+    institutes_per_paper: float = Field(0.01, gt=0)
+    fields_per_paper: float = Field(0.02, gt=0)
+    paper_feature_dim: int = Field(128, gt=0)
+    side_feature_dim: int = Field(32, gt=0, description="Feature width of authors and fields (institutes have none).")
+    clusters_per_class: int = Field(4, gt=0, description="Paper features: Gaussian sub-clusters per class.")
+    feature_noise: float = Field(3.0, ge=0, description="Std of the per-dimension noise around unit-variance centroids.")
+    homophily: float = Field(0.8, ge=0, le=1, description="Share of edges that go to the paper's own class.")
+    popularity_exponent: float = Field(0.7, ge=0, description="Node of popularity rank r is chosen with weight r^-x.")
+    citation_exponent: float = Field(2.0, gt=1, description="Citation out-degree ~ Zipf(x), capped at max_citations.")
+    max_citations: int = Field(100, gt=0)
+    mean_extra_authors: float = Field(1.5, ge=0, description="Authors per paper: 1 + Poisson(this).")
+    mean_extra_fields: float = Field(2.0, ge=0, description="Fields per paper: 1 + Poisson(this).")
+    train: int = Field(20_000, gt=0, description="Labelled papers in the train split (the rest of the labels "
+                       "are hidden: label -1, split none).")
+    val: int = Field(5_000, gt=0)
+    test: int = Field(50_000, gt=0)
+    chunk_size: int = Field(100_000, gt=0, description="Nodes generated and written per chunk (bounds memory).")
+
+    @model_validator(mode="after")
+    def _splits_fit(self) -> "SyntheticGraphConfig":
+        if self.train + self.val + self.test > self.num_papers:
+            raise ValueError(f"train + val + test = {self.train + self.val + self.test} exceeds num_papers "
+                             f"= {self.num_papers}")
+        return self
 
 
 class TrackingConfig(StrictModel):
@@ -316,3 +367,12 @@ def load_run_config(
         return RunConfig.model_validate(data)
     except ValidationError as err:
         raise ConfigError(f"{pipeline_config} (dataset {dataset_name or snapshot}): invalid configuration:\n{err}") from err
+
+
+def load_synthetic_config(path: Path, overrides: dict[str, object] | None = None) -> SyntheticGraphConfig:
+    """A synthetic-graph YAML (configs/synthetic/) with flag overrides on top, validated."""
+    data = {**read_yaml(path), **(overrides or {})}
+    try:
+        return SyntheticGraphConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(f"{path}: invalid synthetic graph configuration:\n{err}") from err

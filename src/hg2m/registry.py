@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-import mlflow
 import numpy as np
 import torch
 from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 from torch import nn
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+from hg2m.serving import log_student
+
 CHALLENGER_ALIAS = "challenger"
 CHAMPION_ALIAS = "champion"
 EXAMPLE_ROWS = 5
@@ -28,24 +26,18 @@ class Registration:
 
 
 def register_student(
-    model: nn.Module, name: str, features: torch.Tensor, tags: dict[str, str], metadata: dict
+    model: nn.Module, name: str, features: torch.Tensor, tags: dict[str, str], metadata: dict,
+    class_names: list[str],
 ) -> Registration:
-    """Log `model` to the active run and register it as a new version of `name`.
+    """Log `model` to the active run as a pyfunc model (hg2m.serving) and register it as a new version of `name`.
 
+    `class_names` label the predictions (empty: predictions carry class indices only).
     The new version gets the alias `challenger`; it also becomes `champion` when the model has none
     yet (promoting a challenger over an existing champion is a separate, gated decision). If tagging
     or aliasing fails, the new version is deleted again: no half-registered model is left behind.
     """
     example = features[:EXAMPLE_ROWS].numpy().astype(np.float32)
-    model.eval()
-    with torch.no_grad():
-        signature = infer_signature(example, model(torch.from_numpy(example)).numpy())
-    # "pickle" because torch 2.2 predates the pt2 export format; the package code travels with
-    # the model so that it loads where hg2m is not installed.
-    info = mlflow.pytorch.log_model(
-        model, name="student", signature=signature, input_example=example, serialization_format="pickle",
-        code_paths=[str(PACKAGE_DIR)], registered_model_name=name, metadata=metadata,
-    )
+    info = log_student(model, example, class_names, registered_model_name=name, metadata=metadata)
     version = str(info.registered_model_version)
     client = MlflowClient()
     try:

@@ -1,7 +1,9 @@
-"""Train a teacher HGNN full-batch and write its soft labels (logits for every target node)."""
+"""Train a teacher HGNN (full batch or on sampled mini-batches) and produce its soft labels (logits for every
+target node)."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -10,6 +12,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm import tqdm
 
 from hg2m.config import GraphConfig, SamplingConfig, TeacherConfig
 from hg2m.data.graph import HeteroGraphData
@@ -45,8 +48,9 @@ def train_teacher(
     on_epoch: EpochCallback | None = None,
     metapaths: dict[str, list[str]] | None = None,
 ) -> TrainedModel:
-    """Cross-entropy on the train nodes, full batch or on sampled mini-batches (`config.sampling`);
-    validation accuracy is measured full-graph after every epoch and the best epoch's model is kept."""
+    """Cross-entropy on the train nodes, full batch or on sampled mini-batches (`config.sampling`).
+    Validation accuracy is measured after every epoch (full graph, or batched sampled inference when
+    sampling is on) and the best epoch's model is kept; its logits on every target node are returned."""
     seed_everything(seed)
     model = build_teacher(config, data, graph_config, metapaths).to(device)
     view = model.graph_view(data.graph)  # built once: HAN's meta-path graphs take seconds
@@ -54,21 +58,30 @@ def train_teacher(
     features = {t: f.to(device) for t, f in data.features.items()}
     labels = data.labels.to(device)
     train_idx, val_idx = data.splits["train"].to(device), data.splits["val"].to(device)
+    sampling = config.sampling
 
     def full_batch_loss() -> torch.Tensor:
         logits = model(graph, features).logits
         return F.cross_entropy(logits[train_idx], labels[train_idx])
 
     def val_accuracy() -> float:
-        pred = model(graph, features).logits[val_idx].argmax(-1)
-        return float((pred == labels[val_idx]).float().mean())
+        if sampling.enabled:
+            logits = sampled_inference(model, graph, features, val_idx, sampling.predict_fanouts,
+                                       sampling.inference_batch_size)
+        else:
+            logits = model(graph, features).logits[val_idx]
+        return float((logits.argmax(-1) == labels[val_idx].cpu()).float().mean())
 
-    loss_fn = full_batch_loss
-    if config.sampling.enabled:
-        loss_fn = sampled_losses(model, graph, features, labels, train_idx, config.sampling)
+    loss_fn = sampled_losses(model, graph, features, labels, train_idx, sampling) if sampling.enabled else full_batch_loss
     result = fit(model, loss_fn, val_accuracy, config.optim, on_epoch)
-    model.cpu()
-    logits = infer(model, data, view).logits
+    if sampling.enabled:
+        nodes = torch.arange(data.num_target_nodes, device=device)
+        logits = sampled_inference(model, graph, features, nodes, sampling.predict_fanouts,
+                                   sampling.inference_batch_size, progress_label="teacher soft labels")
+        model.cpu()
+    else:
+        model.cpu()
+        logits = infer(model, data, view).logits
     return TrainedModel(model=model, logits=logits, fit=result, metrics=split_metrics(logits, data))
 
 
@@ -91,12 +104,48 @@ def sampled_losses(
     return epoch
 
 
+def sampled_inference(
+    model: Teacher, graph: dgl.DGLGraph, features: dict[str, torch.Tensor], nodes: torch.Tensor,
+    fanouts: list[int], batch_size: int, progress_label: str | None = None,
+) -> torch.Tensor:
+    """Logits (len(nodes), C) on the CPU, in the order of `nodes`, batch by batch: sample each batch's
+    neighbourhood (`fanouts`, -1 = all neighbours), fetch its input features, run the teacher. Memory
+    grows with the batch, not with the graph."""
+    model.eval()
+    sampler = dgl.dataloading.NeighborSampler(fanouts)
+    batches = range(0, len(nodes), batch_size)
+    if progress_label:
+        batches = tqdm(batches, desc=progress_label, unit="batch", file=sys.stderr, mininterval=1.0, leave=False)
+    with torch.no_grad():
+        logits = [predict_batch(model, graph, features, sampler, nodes[start : start + batch_size]).cpu()
+                  for start in batches]
+    return torch.cat(logits)
+
+
+def predict_batch(
+    model: Teacher, graph: dgl.DGLGraph, features: dict[str, torch.Tensor], sampler: dgl.dataloading.BlockSampler,
+    seeds: torch.Tensor,
+) -> torch.Tensor:
+    """One batch of teacher inference: neighbourhood sampling, feature fetch and forward, for `seeds` in order."""
+    input_nodes, _, blocks = sampler.sample_blocks(graph, {model.target_type: seeds})
+    return model(blocks, features, ids_by_type(input_nodes, graph)).logits
+
+
 def infer(model: Teacher, data: HeteroGraphData, view: dgl.DGLGraph | None = None) -> TeacherOutput:
     """Full-neighbourhood inference on the CPU: logits (N, C) and every type's embeddings. `view` is
     `model.graph_view(data.graph)` when the caller has it already."""
     model.eval()
     with torch.no_grad():
         return model(model.graph_view(data.graph) if view is None else view, data.features)
+
+
+def predict_nodes(model: Teacher, data: HeteroGraphData, nodes: torch.Tensor, sampling: SamplingConfig) -> torch.Tensor:
+    """Logits of `nodes` on the CPU: batched sampled inference when the teacher samples, else full graph."""
+    view = model.graph_view(data.graph)
+    if sampling.enabled:
+        return sampled_inference(model, view, data.features, nodes, sampling.predict_fanouts,
+                                 sampling.inference_batch_size)
+    return infer(model, data, view).logits[nodes]
 
 
 def train_teacher_for_setting(
@@ -107,7 +156,7 @@ def train_teacher_for_setting(
     graph's for observed nodes and the full graph's for hidden ones, which only evaluation reads."""
     trained = train_teacher(observed_graph(data, hidden), config, graph_config, seed, device, on_epoch, metapaths)
     if len(hidden):
-        trained.logits[hidden] = infer(trained.model, data).logits[hidden]
+        trained.logits[hidden] = predict_nodes(trained.model, data, hidden, config.sampling)
         trained.metrics = split_metrics(trained.logits, data)
     return trained
 

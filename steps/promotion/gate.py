@@ -9,6 +9,7 @@ from zenml import log_metadata, step
 from hg2m.data.graph import HeteroGraphData
 from hg2m.promotion import decide, test_micro_f1
 from hg2m.registry import CHAMPION_ALIAS
+from hg2m.serving import load_student_module
 from steps.tracking import TRACKER, link_runs
 
 
@@ -18,7 +19,7 @@ def gate(
 ) -> Annotated[dict, "gate_decision"]:
     """`champion_version` is the champion before this retrain (None: there was none)."""
     link_runs()
-    score = {version: test_micro_f1(mlflow.pytorch.load_model(f"models:/{model_name}/{version}"), graph)
+    score = {version: test_micro_f1(load_student_module(f"models:/{model_name}/{version}"), graph)
              for version in {challenger_version, champion_version} - {None}}
     decision = decide(score[challenger_version], score.get(champion_version), margin)
     client = MlflowClient()

@@ -47,7 +47,8 @@ def register(
         "student_config": json.dumps(report["config"], sort_keys=True),
     }
     metadata = {"snapshot_hash": graph.snapshot_hash, "student_config": report["config"], "run_config": run_config}
-    registration = register_student(model, model_name, graph.target_features(), tags, metadata)
+    registration = register_student(model, model_name, graph.target_features(), tags, metadata,
+                                    run_config["dataset"]["class_names"])
     result = {**registration.__dict__, "student": name, "seed": seed, "setting": setting,
               "snapshot_hash": graph.snapshot_hash}
     log_metadata(metadata={"registered_model": result})

@@ -8,7 +8,7 @@ from hg2m.config import GraphConfig, SamplingConfig, TeacherConfig
 from hg2m.data.graph import build_graph_data
 from hg2m.models import TEACHERS, build_teacher
 from hg2m.models.base import ids_by_type
-from hg2m.teacher import train_teacher
+from hg2m.teacher import sampled_inference, train_teacher
 
 METAPATHS = {"APA": ["author", "paper", "author"], "APVPA": ["author", "paper", "venue", "paper", "author"]}
 
@@ -64,3 +64,23 @@ def test_training_on_sampled_mini_batches(name, data):
 def test_fanouts_must_match_the_layers():
     with pytest.raises(ValueError, match="one fanout per layer"):
         TeacherConfig(num_layers=2, sampling=SamplingConfig(enabled=True, fanouts=[5]))
+
+
+@pytest.mark.parametrize("name", ["rgcn", "hgt", "simplehgn"])
+def test_batched_sampled_inference_keeps_the_order_of_the_nodes(name, data):
+    """Batches smaller than the node list, nodes out of order, all neighbours: the full-graph logits, row for row."""
+    torch.manual_seed(0)
+    model = build_teacher(small_config(name), data, GraphConfig(featureless_embedding_dim=4), METAPATHS).eval()
+    view = model.graph_view(data.graph)
+    nodes = torch.tensor([5, 1, 4, 0, 2])
+    with torch.no_grad():
+        full = model(view, data.features).logits
+    batched = sampled_inference(model, view, data.features, nodes, [-1, -1], batch_size=2)
+    torch.testing.assert_close(batched, full[nodes], atol=1e-5, rtol=1e-5)
+
+
+def test_inference_fanouts_must_match_the_layers_too():
+    with pytest.raises(ValueError, match="inference_fanouts has 3 entries"):
+        TeacherConfig(num_layers=2, sampling=SamplingConfig(enabled=True, inference_fanouts=[5, 5, 5]))
+    assert SamplingConfig(fanouts=[3, 4]).predict_fanouts == [3, 4]
+    assert SamplingConfig(fanouts=[3, 4], inference_fanouts=[-1, -1]).predict_fanouts == [-1, -1]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -154,14 +155,37 @@ def content_hash(snapshot: GraphSnapshot) -> str:
     The hash depends on what the tables hold, not on how the Parquet files were written, so a
     snapshot re-written by another tool keeps its identity.
     """
+    tables = ((path, table.column_names, table.column) for path, table in snapshot.table_paths().items())
+    return _digest_tables(snapshot.manifest, tables)
+
+
+def folder_content_hash(manifest: SnapshotManifest, folder: Path) -> str:
+    """`content_hash` of the snapshot written under `folder`, read one column at a time (bounded memory)."""
+
+    def reader(path: Path) -> Callable[[str], pa.ChunkedArray]:
+        return lambda name: pq.read_table(path, columns=[name]).column(0)
+
+    tables = ((rel, pq.read_schema(folder / rel).names, reader(folder / rel)) for rel in manifest_table_paths(manifest))
+    return _digest_tables(manifest, tables)
+
+
+def manifest_table_paths(manifest: SnapshotManifest) -> list[str]:
+    """Every table file the manifest implies, relative to the snapshot folder, in hashing order."""
+    paths = [f"nodes/{t}.parquet" for t in manifest.node_types] + [f"edges/{r.name}.parquet" for r in manifest.relations]
+    return sorted(paths)
+
+
+def _digest_tables(
+    manifest: SnapshotManifest, tables: Iterable[tuple[str, list[str], Callable[[str], pa.ChunkedArray]]]
+) -> str:
     digest = hashlib.sha256()
-    structure = snapshot.manifest.model_dump(exclude={"content_hash"})
+    structure = manifest.model_dump(exclude={"content_hash"})
     digest.update(json.dumps(structure, sort_keys=True).encode())
-    for path, table in snapshot.table_paths().items():
+    for path, names, column in tables:
         digest.update(path.encode())
-        for name in table.column_names:
+        for name in names:
             digest.update(name.encode())
-            column_digest(digest, table.column(name))
+            column_digest(digest, column(name))
     return digest.hexdigest()
 
 

@@ -43,6 +43,7 @@ from hg2m.data.snapshot import (  # noqa: E402
     NodeTypeInfo,
     RelationInfo,
     SnapshotManifest,
+    manifest_table_paths,
 )
 
 LABELLED_SPLITS = ("train", "val", "test")
@@ -198,7 +199,7 @@ def manifest_checks(snapshot: GraphSnapshot) -> tuple[list[Failure], int]:
         for field, t in ends
         if t not in declared
     ]
-    expected, present = set(_expected_paths(manifest)), set(snapshot.table_paths())
+    expected, present = set(manifest_table_paths(manifest)), set(snapshot.table_paths())
     if expected != present:
         problem = f"missing {sorted(expected - present)}, unexpected {sorted(present - expected)}"
         failures.append(_manifest_failure("tables_match_manifest", None, problem))
@@ -211,11 +212,6 @@ def _relation_ends(relation: RelationInfo) -> list[tuple[str, str]]:
 
 def _manifest_failure(expectation: str, column: str | None, problem: str) -> Failure:
     return {"frame": MANIFEST_FRAME, "expectation": expectation, "column": column, "kwargs": {}, "problem": problem}
-
-
-def _expected_paths(manifest: SnapshotManifest) -> list[str]:
-    nodes = [f"nodes/{t}.parquet" for t in manifest.node_types]
-    return nodes + [f"edges/{r.name}.parquet" for r in manifest.relations]
 
 
 # --- per-table suites -----------------------------------------------------------------------
