@@ -21,7 +21,7 @@ from torch import nn
 
 from hg2m.data.graph import HeteroGraphData
 from hg2m.models import Teacher
-from hg2m.models.base import ids_by_type
+from hg2m.teacher import sample_batch
 
 ALL = "all"  # batch size meaning every test node in one batch
 
@@ -74,10 +74,8 @@ class TeacherRunner:
 
     def __call__(self, seeds: torch.Tensor) -> tuple[float, float, torch.Tensor]:
         """(sampling seconds, total seconds, logits) for `seeds` (target ids on the device)."""
-        target = self.teacher.target_type
-        sampling, (input_nodes, _, blocks) = self.timer(lambda: self.sampler.sample_blocks(self.graph, {target: seeds}))
-        forward, logits = self.timer(
-            lambda: self.teacher(blocks, self.features, ids_by_type(input_nodes, self.graph)).logits)
+        sampling, (input_ids, blocks) = self.timer(lambda: sample_batch(self.teacher, self.graph, self.sampler, seeds))
+        forward, logits = self.timer(lambda: self.teacher(blocks, self.features, input_ids).logits)
         return sampling, sampling + forward, logits
 
 

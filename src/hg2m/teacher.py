@@ -127,8 +127,16 @@ def predict_batch(
     seeds: torch.Tensor,
 ) -> torch.Tensor:
     """One batch of teacher inference: neighbourhood sampling, feature fetch and forward, for `seeds` in order."""
+    input_ids, blocks = sample_batch(model, graph, sampler, seeds)
+    return model(blocks, features, input_ids).logits
+
+
+def sample_batch(
+    model: Teacher, graph: dgl.DGLGraph, sampler: dgl.dataloading.BlockSampler, seeds: torch.Tensor,
+) -> tuple[dict[str, torch.Tensor], list[dgl.DGLGraph]]:
+    """The sampled neighbourhood of `seeds`: input node ids per type, and one block per layer."""
     input_nodes, _, blocks = sampler.sample_blocks(graph, {model.target_type: seeds})
-    return model(blocks, features, ids_by_type(input_nodes, graph)).logits
+    return ids_by_type(input_nodes, graph), blocks
 
 
 def infer(model: Teacher, data: HeteroGraphData, view: dgl.DGLGraph | None = None) -> TeacherOutput:

@@ -27,6 +27,7 @@ from hg2m.data.snapshot import (
     RelationInfo,
     SnapshotManifest,
     dense_feature_column,
+    edge_table,
     folder_content_hash,
 )
 
@@ -237,16 +238,12 @@ def write_chunks(config: SyntheticGraphConfig, plan: GraphPlan, rng: np.random.G
                 table, edges = side_chunk(config, plan, rng, node_type, ids)
             writers.write(f"nodes/{node_type}.parquet", table)
             for relation, (src, dst) in edges.items():
-                writers.write(f"edges/{relation}.parquet", edge_chunk(src, dst))
+                writers.write(f"edges/{relation}.parquet", edge_table(src, dst))
             if progress:
                 progress(node_type, int(ids[-1]) + 1, count)
     for relation, _, _ in RELATIONS:  # a relation that got no edge still needs its (empty) file
         if f"edges/{relation}.parquet" not in writers.rows:
-            writers.write(f"edges/{relation}.parquet", edge_chunk(np.empty(0, np.int64), np.empty(0, np.int64)))
-
-
-def edge_chunk(src: np.ndarray, dst: np.ndarray) -> pa.Table:
-    return pa.table({"src": pa.array(src, pa.int64()), "dst": pa.array(dst, pa.int64())})
+            writers.write(f"edges/{relation}.parquet", edge_table(np.empty(0, np.int64), np.empty(0, np.int64)))
 
 
 def build_manifest(config: SyntheticGraphConfig, counts: dict[str, int], rows: dict[str, int]) -> SnapshotManifest:

@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from hg2m.config import DatasetConfig
-from hg2m.data.raw.files import SPLIT_PARTS, check, require, split_column
+from hg2m.data.raw.files import SPLIT_PARTS, check, check_config, require, split_column
 from hg2m.data.snapshot import GraphSnapshot, RelationInfo, SnapshotManifest, edge_table, node_table
 
 TARGET_TYPE = "paper"
@@ -60,10 +60,7 @@ def heco_split(heco: Path, split: str, num_nodes: int) -> np.ndarray:
 
 def load_acm(config: DatasetConfig) -> GraphSnapshot:
     """Read HeCo's ACM files into a snapshot with paper as the target type."""
-    if config.split not in SPLITS:
-        raise ValueError(f"ACM split {config.split!r} is not one of {SPLITS}")
-    if config.target_type != TARGET_TYPE:
-        raise ValueError(f"ACM labels are on {TARGET_TYPE!r} nodes, but target_type is {config.target_type!r}")
+    check_config(config, "ACM", SPLITS, TARGET_TYPE)
     heco = config.resolved_raw_dir() / "heco"
     labels = read_labels(heco / "labels.npy")
     split = heco_split(heco, config.split, len(labels))

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hg2m.config import DatasetConfig
+
 
 def require(path: Path) -> Path:
     """The path itself, or FileNotFoundError naming it."""
@@ -18,6 +20,14 @@ def check(ok: bool, path: Path, message: str) -> None:
     """Raise ValueError naming the raw file when a documented property of it does not hold."""
     if not ok:
         raise ValueError(f"raw file {path}: {message} (see the SOURCE.md of its dataset)")
+
+
+def check_config(config: DatasetConfig, dataset: str, splits: tuple[str, ...], target_type: str) -> None:
+    """The dataset config asks for a split this loader has, on the type that carries the labels."""
+    if config.split not in splits:
+        raise ValueError(f"{dataset} split {config.split!r} is not one of {splits}")
+    if config.target_type != target_type:
+        raise ValueError(f"{dataset} labels are on {target_type!r} nodes, but target_type is {config.target_type!r}")
 
 
 SPLIT_PARTS = ("train", "val", "test")

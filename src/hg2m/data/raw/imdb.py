@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from hg2m.config import DatasetConfig
-from hg2m.data.raw.files import SPLIT_PARTS, check, require, split_column
+from hg2m.data.raw.files import SPLIT_PARTS, check, check_config, require, split_column
 from hg2m.data.snapshot import GraphSnapshot, RelationInfo, SnapshotManifest, edge_table, node_table
 
 TARGET_TYPE = "movie"
@@ -78,10 +78,7 @@ def magnn_split(path: Path, num_nodes: int) -> np.ndarray:
 
 def load_imdb(config: DatasetConfig) -> GraphSnapshot:
     """Read MAGNN's IMDB files into a snapshot with movie as the target type."""
-    if config.split not in SPLITS:
-        raise ValueError(f"IMDB split {config.split!r} is not one of {SPLITS}")
-    if config.target_type != TARGET_TYPE:
-        raise ValueError(f"IMDB labels are on {TARGET_TYPE!r} nodes, but target_type is {config.target_type!r}")
+    check_config(config, "IMDB", SPLITS, TARGET_TYPE)
     magnn = config.resolved_raw_dir() / "magnn"
     labels = read_labels(magnn / "labels.npy")
     split = magnn_split(magnn / "train_val_test_idx.npz", len(labels))
