@@ -20,12 +20,13 @@ import sys
 import time
 from pathlib import Path
 
-from hg2m.config import CONFIG_DIR, PROJECT_ROOT, ConfigError, RunConfig, load_run_config
+from hg2m.config import CONFIG_DIR, PROJECT_ROOT, SETTINGS, TEACHER_NAMES, ConfigError, RunConfig, load_run_config
+from hg2m.contracts import CHALLENGER_ALIAS, CHAMPION_ALIAS
 from hg2m.environment import MLFLOW_STORE, configure_environment, default_mlflow_uri
+from hg2m.plan import DistillPlan
 
 PIPELINES = ("distill", "retrain")
 RETRAIN_LOCK = ".zenml_home/retrain.lock"
-TEACHERS = sorted(p.stem for p in (CONFIG_DIR / "teachers").glob("*.yaml"))
 DISTILL_CONFIG = CONFIG_DIR / "pipelines" / "distill.yaml"
 MLFLOW_URI_HELP = (f"MLflow tracking URI, e.g. http://127.0.0.1:5000 (default: the config's, else "
                    f"sqlite:///<project>/{MLFLOW_STORE}/mlflow.db)")
@@ -51,15 +52,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--pipeline", choices=PIPELINES, default="distill",
-                        help="distill: train and register on one dataset or snapshot; retrain: train on the newest "
-                        "snapshot of --snapshot-dir if it is new, and promote the student only if it is better")
+                        help="distill: train on one dataset or snapshot and register the best student as challenger; "
+                        "retrain: the same on the newest snapshot of --snapshot-dir, only if no model was trained on "
+                        "it yet. Both end in the gate: the challenger becomes champion only if it is better")
     parser.add_argument("--snapshot", type=Path, default=None,
-                        help="distill a snapshot folder (README: 'The snapshot format') instead of a built-in "
+                        help="distill a snapshot folder (docs/snapshot-format.md) instead of a built-in "
                         "dataset; with --dataset, that dataset's meta-paths and name are used")
     parser.add_argument("--snapshot-dir", type=Path, default=None,
                         help="retrain: the folder whose snapshot subfolders arrive over time (newest = last by name)")
     parser.add_argument("--margin", type=float, default=None,
-                        help="retrain: promote when the challenger's test Micro-F1 beats the champion's by more "
+                        help="the gate: promote when the challenger's test Micro-F1 beats the champion's by more "
                         "than this (default: the config's promotion.margin)")
     parser.add_argument("--cron", default=None,
                         help="retrain: print a crontab line that runs this retrain on the schedule "
@@ -67,7 +69,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dataset", default=None,
                         help="built-in dataset, a file name under configs/datasets/ (default: the config's "
                         "dataset_name, dblp)")
-    parser.add_argument("--teacher", choices=TEACHERS, default=None,
+    parser.add_argument("--teacher", choices=TEACHER_NAMES, default=None,
                         help="teacher HGNN, a file under configs/teachers/ (default: the config's teacher, rgcn)")
     parser.add_argument("--config", type=Path, default=DISTILL_CONFIG,
                         help="pipeline config YAML (teacher, students, training, tracking)")
@@ -78,7 +80,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
                         help="seeds to train every model with; the table shows mean ± std over them "
                         "(default: the config's, 0 1 2)")
-    parser.add_argument("--settings", nargs="+", choices=("transductive", "inductive"), default=None,
+    parser.add_argument("--settings", nargs="+", choices=SETTINGS, default=None,
                         help="evaluation settings (inductive holds out part of the test nodes)")
     parser.add_argument("--students", nargs="+", default=None,
                         help="train only these students (names from the pipeline config)")
@@ -116,20 +118,24 @@ def select_students(config: RunConfig, names: list[str] | None) -> RunConfig:
     return config.model_copy(update={"students": [s for s in config.students if s.name in names]})
 
 
-def print_summary(config: RunConfig, outcome, tracking_uri: str, seconds: float) -> None:
+def print_summary(outcome, tracking_uri: str, seconds: float) -> None:
+    """The results table, the step table, what was registered and what the gate decided."""
     from hg2m.evaluate import display_table, markdown_table
 
-    reg = outcome.registration
-    print(f"\nDistilled on {config.dataset.name} (snapshot {reg['snapshot_hash'][:12]}), "
+    reg, gate = outcome.registration, outcome.gate_decision
+    print(f"\nDistilled on {outcome.config.dataset.name} (snapshot {reg.snapshot_hash[:12]}), "
           f"ZenML run {outcome.run.name}, {seconds:.1f} s. Test scores in %, mean ± std over seeds:\n")
     print(markdown_table(display_table(outcome.summary)))
     steps = outcome.step_table().fillna("-")  # cached steps ran no code: no peak memory
     print("\nSteps (wall seconds; peak resident memory of the step, MiB):\n")
     print(markdown_table(steps, digits=1))
-    print(f"\nRegistered {reg['student']} ({reg['setting']}, seed {reg['seed']}) as {reg['name']} version "
-          f"{reg['version']} (aliases: {', '.join(reg['aliases'])}); "
-          f"load it with mlflow.pyfunc.load_model('{reg['model_uri']}'), or serve it (README: 'Serving the student'):\n"
-          f"  MLFLOW_TRACKING_URI={tracking_uri} ./scripts/with-env mlflow models serve -m {reg['model_uri']} "
+    champion = "none" if gate.champion_version is None else f"version {gate.champion_version}: {gate.champion_score:.4f}"
+    print(f"\nRegistered {reg.student} ({reg.run.setting}, seed {reg.run.seed}) as {reg.name} version {reg.version} "
+          f"(alias {CHALLENGER_ALIAS}). Gate: challenger {gate.challenger_score:.4f} test Micro-F1, champion "
+          f"{champion}, margin {gate.margin}. {'Promoted to ' + CHAMPION_ALIAS if gate.promote else 'Champion kept'}: "
+          f"{gate.reason}.\n"
+          f"Load it with mlflow.pyfunc.load_model('{reg.model_uri}'), or serve it (docs/serving.md):\n"
+          f"  MLFLOW_TRACKING_URI={tracking_uri} ./scripts/with-env mlflow models serve -m {reg.model_uri} "
           "--env-manager local -h 127.0.0.1 -p 5001")
     if tracking_uri.startswith("sqlite:"):
         print("\nBrowse runs, metrics and models in the MLflow UI:\n"
@@ -164,8 +170,11 @@ def crontab_line(args: argparse.Namespace, argv: list[str]) -> str:
 
 
 def load_config(args: argparse.Namespace, snapshot: Path | None) -> RunConfig:
-    config = load_run_config(args.config, args.dataset, overrides_from(args), args.teacher, snapshot)
-    return select_students(config, args.students)
+    """The validated config, checked to be trainable (its plan), with the flags applied."""
+    config = select_students(load_run_config(args.config, args.dataset, overrides_from(args), args.teacher, snapshot),
+                             args.students)
+    DistillPlan.from_config(config)
+    return config
 
 
 def run_pipeline(args: argparse.Namespace, config: RunConfig, tracking_uri: str) -> None:
@@ -175,20 +184,15 @@ def run_pipeline(args: argparse.Namespace, config: RunConfig, tracking_uri: str)
     started = time.perf_counter()
     if args.pipeline == "distill":
         outcome = run_distill(config, tracking_uri)
-        print_summary(config, outcome, tracking_uri, time.perf_counter() - started)
-        return
-    retrain = run_retrain(args.snapshot_dir, lambda folder: load_config(args, folder), tracking_uri,
-                          PROJECT_ROOT / RETRAIN_LOCK)
-    if retrain.distill is None:
-        print(f"Nothing to do: the newest snapshot, {retrain.snapshot} ({retrain.snapshot_hash[:12]}), "
-              "was trained on already.")
-        return
-    print_summary(retrain.config, retrain.distill, tracking_uri, time.perf_counter() - started)
-    d = retrain.decision
-    champion = "none" if d["champion_version"] is None else f"version {d['champion_version']}: {d['champion_score']:.4f}"
-    print(f"\nGate on {retrain.snapshot.name}: challenger version {d['challenger_version']}: "
-          f"{d['challenger_score']:.4f} test Micro-F1, champion {champion}, margin {d['margin']}. "
-          f"{'Promoted to champion' if d['promote'] else 'Champion kept'}: {d['reason']}.")
+    else:
+        retrain = run_retrain(args.snapshot_dir, lambda folder: load_config(args, folder), tracking_uri,
+                              PROJECT_ROOT / RETRAIN_LOCK)
+        if retrain.distill is None:
+            print(f"Nothing to do: the newest snapshot, {retrain.snapshot} ({retrain.snapshot_hash[:12]}), "
+                  "was trained on already.")
+            return
+        outcome = retrain.distill
+    print_summary(outcome, tracking_uri, time.perf_counter() - started)
 
 
 def parse_predict_args(argv: list[str]) -> argparse.Namespace:
@@ -225,7 +229,7 @@ def positive_int(text: str) -> int:
 def predict_target(args: argparse.Namespace) -> tuple[str, str]:
     """(model URI, tracking URI): the flags, else the champion of --dataset in the config's store."""
     config = None if args.model and args.mlflow_uri else load_run_config(args.config, args.dataset)
-    model_uri = args.model or f"models:/{config.registered_model_name}@champion"
+    model_uri = args.model or f"models:/{config.registered_model_name}@{CHAMPION_ALIAS}"
     tracking_uri = args.mlflow_uri or config.tracking.mlflow_tracking_uri or default_mlflow_uri()
     store = Path(tracking_uri.removeprefix("sqlite:///"))
     if tracking_uri.startswith("sqlite:///") and not store.is_file():  # MLflow would create an empty store

@@ -1,6 +1,6 @@
 """Benchmark: the distill pipeline on DBLP with the default config, fresh and then fully cached.
 
-    ./scripts/with-env python benchmarks/distill_dblp.py [--seeds 0 1 2]
+    ./scripts/with-env python -m benchmarks.distill_dblp [--seeds 0 1 2]
 
 Runs in throw-away ZenML and MLflow stores (your project stores are untouched) and prints the
 results table (every student, both settings, mean ± std over seeds), the time of every step, and
@@ -12,13 +12,9 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:
@@ -53,7 +49,7 @@ def main() -> None:
     for name, seconds in steps.items():
         print(f"  {name:32s} {seconds:7.1f} s")
     print(f"\npipeline wall time: fresh stores {timings['fresh']:.1f} s, fully cached re-run {timings['cached']:.1f} s")
-    print(f"registered: {outcome.registration['student']} as {outcome.registration['model_uri']}")
+    print(f"registered: {outcome.registration.student} as {outcome.registration.model_uri}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Benchmark: teacher HGNN vs MLP student inference latency, in one process, logged to MLflow.
 
-    ./scripts/with-env python benchmarks/inference.py --dataset igb [--batch-sizes 1 256 4096 all]
+    ./scripts/with-env python -m benchmarks.inference --dataset igb [--batch-sizes 1 256 4096 all]
     ./scripts/with-env python run.py benchmark --dataset igb             (the same)
 
 It benchmarks the models of the newest completed distill run of the dataset (or `--run`): the
@@ -19,11 +19,8 @@ import platform
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from hg2m.config import ConfigError, TeacherConfig, named_config_path, read_yaml  # noqa: E402
-from hg2m.environment import configure_environment, default_mlflow_uri, mlflow_artifact_root  # noqa: E402
+from hg2m.config import ConfigError, named_config_path, read_yaml
+from hg2m.environment import configure_environment, default_mlflow_uri, local_artifact_root
 
 DEFAULT_BATCH_SIZES = ["1", "256", "4096", "all"]
 RECENT_RUNS = 100  # completed distill runs searched for the dataset's newest one
@@ -46,31 +43,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def find_run(dataset_name: str, run: str | None):
-    """The ZenML distill run to benchmark: `run`, or the newest completed one on `dataset_name`."""
+    """The distill run to benchmark (a DistillRun): `run`, or the newest completed one on `dataset_name`."""
     from zenml.client import Client
+
+    from pipelines.distill import PIPELINE, DistillRun
 
     client = Client()
     if run is not None:
-        return client.get_pipeline_run(run)
-    runs = client.list_pipeline_runs(pipeline_name="distill", status="completed", sort_by="desc:created",
+        return DistillRun(client.get_pipeline_run(run))
+    runs = client.list_pipeline_runs(pipeline_name=PIPELINE, status="completed", sort_by="desc:created",
                                      size=RECENT_RUNS)
     for candidate in runs.items:
         if candidate.config.parameters.get("run_config", {}).get("dataset", {}).get("name") == dataset_name:
-            return candidate
+            return DistillRun(candidate)
     raise ConfigError(f"no completed distill run on dataset {dataset_name!r} in the ZenML store: run "
                       f"`python run.py --pipeline distill --dataset {dataset_name}` first, or pass --run")
-
-
-def load_models(run):
-    """(graph, teacher, student, registration, run config) of a distill run, from its ZenML artifacts."""
-    from hg2m.distill.signals import run_key
-
-    registration = run.steps["register"].outputs["registration"][0].load()
-    key = run_key(registration["setting"], registration["seed"])
-    graph = run.steps["build_graph"].outputs["graph"][0].load()
-    teacher = run.steps[f"teacher_{key}"].outputs["teacher_model"][0].load()
-    student = run.steps[f"student_{registration['student']}"].outputs["student_models"][0].load()[key]
-    return graph, teacher, student, registration, run.config.parameters["run_config"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,19 +79,22 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ValueError, KeyError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    graph, teacher, student, registration, run_config = load_models(run)
-    fanouts = args.fanouts or TeacherConfig.model_validate(run_config["teacher"]).sampling.predict_fanouts
+    registration, config = run.registration, run.config
+    graph = run.graph()
+    teacher = run.teacher_model(registration.run)
+    student = run.student_model(registration.student, registration.run)
+    fanouts = args.fanouts or config.teacher.sampling.predict_fanouts
     setup = BenchmarkSetup(batch_sizes=sizes, repeats=args.repeats, warmup=args.warmup, fanouts=fanouts)
     device = resolve_device(args.device)
-    print(f"Benchmarking ZenML run {run.name}: teacher {run_config['teacher']['model']} (fanouts {fanouts}) vs "
-          f"student {registration['student']} on {len(graph.splits['test'])} test nodes of "
+    print(f"Benchmarking ZenML run {run.run.name}: teacher {config.teacher.model} (fanouts {fanouts}) vs "
+          f"student {registration.student} on {len(graph.splits['test'])} test nodes of "
           f"{graph.num_target_nodes} {graph.target_type} nodes, {device}, {torch.get_num_threads()} threads ...")
     table, accuracy = benchmark_inference(teacher, student, graph, setup, device)
     peak = peak_rss_mb()
     params = {
-        "dataset": dataset_name, "zenml_run": run.name, "snapshot_hash": graph.snapshot_hash,
-        "teacher": run_config["teacher"]["model"], "student": registration["student"],
-        "registered_model": f"{registration['name']} v{registration['version']}", "fanouts": fanouts,
+        "dataset": dataset_name, "zenml_run": run.run.name, "snapshot_hash": graph.snapshot_hash,
+        "teacher": config.teacher.model, "student": registration.student,
+        "registered_model": f"{registration.name} v{registration.version}", "fanouts": fanouts,
         "repeats": args.repeats, "warmup": args.warmup, "device": str(device), "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(), "machine": platform.platform(),
         "gpu": torch.cuda.get_device_name() if device.type == "cuda" else "none",
@@ -126,7 +116,7 @@ def log_to_mlflow(uri: str, experiment: str, params: dict, table, metrics: dict[
 
     if uri.startswith("sqlite:"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    ensure_experiment(uri, experiment, mlflow_artifact_root() if uri.startswith("sqlite:") else None)
+    ensure_experiment(uri, experiment, local_artifact_root(uri))
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment(experiment)
     with mlflow.start_run(run_name=f"inference-{params['zenml_run']}") as active:

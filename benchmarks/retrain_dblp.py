@@ -1,6 +1,6 @@
 """Benchmark and demo: scheduled retraining on a growing DBLP, three snapshots arriving one by one.
 
-    ./scripts/with-env python benchmarks/retrain_dblp.py [--fractions 0.6 0.8 1.0] [--margin 0.005]
+    ./scripts/with-env python -m benchmarks.retrain_dblp [--fractions 0.6 0.8 1.0] [--margin 0.005]
 
 Writes DBLP as it was with 60%, 80% and 100% of every node type (ids kept, so each snapshot extends the
 previous one) and, after each arrives, runs the retrain pipeline exactly as `run.py --pipeline retrain`
@@ -13,13 +13,9 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 QUICK = {"evaluation.seeds": [0], "evaluation.settings": ["transductive"], "device": "cpu"}
 STUDENTS = ("mlp", "hg2m", "hg2m_plus")
@@ -65,15 +61,15 @@ def main() -> None:
         snapshot = load_raw_dataset(outcome.config.dataset)
         nodes = snapshot.manifest.node_types["author"].count
         edges = sum(r.num_edges for r in snapshot.manifest.relations)
-        d = outcome.decision
-        if d is None:
+        if outcome.distill is None:
             print(f"| {outcome.snapshot.name} (again) | {nodes} | {edges} | – | – | nothing new: no-op | {seconds:.1f} s |")
             continue
+        d = outcome.distill.gate_decision
         counts = _split_counts(snapshot)
-        champion = "none" if d["champion_score"] is None else f"v{d['champion_version']}: {100 * d['champion_score']:.2f}"
-        decision = "promoted" if d["promote"] else "kept champion"
-        print(f"| {outcome.snapshot.name} | {nodes} ({counts}) | {edges} | v{d['challenger_version']}: "
-              f"{100 * d['challenger_score']:.2f} | {champion} | {decision} | {seconds:.1f} s |")
+        champion = "none" if d.champion_score is None else f"v{d.champion_version}: {100 * d.champion_score:.2f}"
+        decision = "promoted" if d.promote else "kept champion"
+        print(f"| {outcome.snapshot.name} | {nodes} ({counts}) | {edges} | v{d.challenger_version}: "
+              f"{100 * d.challenger_score:.2f} | {champion} | {decision} | {seconds:.1f} s |")
 
 
 def _split_counts(snapshot) -> str:

@@ -1,7 +1,7 @@
 """Benchmark: every teacher on every built-in dataset, test Micro/Macro-F1 next to the published HGB numbers,
 and the time per training epoch.
 
-    ./scripts/with-env python benchmarks/teachers.py [--datasets dblp acm imdb] [--teachers rgcn han ...]
+    ./scripts/with-env python -m benchmarks.teachers [--datasets dblp acm imdb] [--teachers rgcn han ...]
                                                      [--seeds 0 1 2] [--device cpu]
 
 Each teacher trains with its default config (configs/teachers/<name>.yaml) on the dataset's default split,
@@ -14,14 +14,9 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 # HGB (Lv et al., KDD 2021), Table 3: Macro-F1 / Micro-F1 on HGB's hidden test labels. DBLP is the same
 # graph and split as ours; HGB's ACM (3025 papers, with citations) and IMDB (multi-label, 5 genres) are

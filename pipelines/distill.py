@@ -1,88 +1,151 @@
-"""The distill pipeline.
+"""The distill pipeline: wiring only; what it trains comes from the plan (hg2m.plan).
 
-Steps and their artifacts (each one versioned and tracked by ZenML):
-    ingest_snapshot        raw files        -> snapshot (Parquet folder + manifest, content-hashed)
-    validate               snapshot         -> validation_report (Great Expectations; stops the run on bad data)
-    build_graph            snapshot         -> graph (DGL heterograph, features, labels, splits)
-    metapaths              graph            -> metapath_neighbours (meta-path, node, neighbour, count), capped
-    teacher_<run>          graph            -> teacher_model, teacher_logits (soft labels), teacher_report
-    reliability_<run>      teacher_logits   -> reliability (entropy, confidence, teacher label, reliable)
-    student_<name>         all of the above -> student_models (one MLP per run), student_report
-    evaluate               models, logits   -> results (per model, setting, seed), summary (mean, std)
-    register               results, models  -> registration (best student in the MLflow model registry)
-A run is one (setting, seed) pair: settings transductive / inductive, seeds from the config.
-Every tracked step is a nested MLflow run under one parent run per pipeline run.
+Steps and their artifacts (each one versioned and tracked by ZenML; <run> = <setting>_s<seed>):
+    ingest_snapshot     raw files          -> snapshot (Parquet folder + manifest, content-hashed)
+    validate            snapshot           -> validation_report (Great Expectations; stops the run on bad data)
+    build_graph         snapshot           -> graph (DGL heterograph, features, labels, splits)
+    metapaths           graph              -> metapath_neighbours (meta-path, node, neighbour, count), capped;
+                                              only when a student's plan has a meta-path term
+    split_<run>         graph              -> run_split (held-out and observed target nodes)
+    teacher_<run>       graph, run_split   -> teacher_model, teacher_run (soft labels, embeddings if needed),
+                                              teacher_report
+    reliability_<run>   teacher_run        -> reliability (entropy, confidence, teacher label, reliable);
+                                              only when a student uses reliable nodes
+    student_<name>      what its plan uses -> student_models (one MLP per run), student_report
+    evaluate            models, soft labels -> results (per model, setting, seed), summary (mean, std)
+    register            results, models    -> registration (best student, registered as `challenger`)
+    gate                registration       -> gate_decision (the one place `champion` moves)
+Every tracked step is a nested MLflow run under one parent run per pipeline run. Step and artifact names
+are read back only through `DistillRun`, below.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
+from torch import nn
 from zenml import pipeline
 from zenml.enums import ExecutionMode
 from zenml.models import PipelineRunResponse
 
 from hg2m.config import RunConfig
-from hg2m.data.raw import fingerprint_files
-from hg2m.distill.signals import run_key
-from hg2m.environment import mlflow_artifact_root
+from hg2m.contracts import GateDecision, Registration
+from hg2m.data.graph import HeteroGraphData
+from hg2m.data.raw import source_fingerprint
+from hg2m.environment import local_artifact_root
+from hg2m.plan import DistillPlan, Run
 from hg2m.tracking import ensure_experiment
 from pipelines.stack import ensure_stack
 from steps.distill.metapaths import metapaths
 from steps.distill.reliability import reliability
 from steps.etl.build_graph import build_graph
 from steps.etl.ingest import ingest_snapshot
+from steps.etl.split_nodes import split_nodes
 from steps.etl.validate import validate
 from steps.evaluation.evaluate import evaluate
+from steps.promotion.gate import gate
 from steps.promotion.register import register
+from steps.tracking import record_peak_memory, start_memory_watch, tracker_settings
 from steps.training.train_student import student
 from steps.training.train_teacher import teacher
-from steps.tracking import record_peak_memory, start_memory_watch, tracker_settings
+
+PIPELINE = "distill"
 
 
-@pipeline(name="distill", on_start=start_memory_watch, on_success=record_peak_memory)
-def distill(run_config: dict, raw_fingerprint: str) -> None:
+def split_step(run: Run) -> str:
+    return f"split_{run.key}"
+
+
+def teacher_step(run: Run) -> str:
+    return f"teacher_{run.key}"
+
+
+def reliability_step(run: Run) -> str:
+    return f"reliability_{run.key}"
+
+
+def student_step(name: str) -> str:
+    return f"student_{name}"
+
+
+@pipeline(name=PIPELINE, on_start=start_memory_watch, on_success=record_peak_memory)
+def distill(run_config: dict, source_fingerprint: str) -> None:
+    """`source_fingerprint` identifies the raw files (or the snapshot's content), so changed data busts the cache."""
     config = RunConfig.model_validate(run_config)
-    fraction, device, runs = config.evaluation.inductive_fraction, config.device, config.runs()
-    snapshot = ingest_snapshot(dataset=config.dataset, raw_fingerprint=raw_fingerprint)
+    plan = DistillPlan.from_config(config)
+    fraction, device = config.evaluation.inductive_fraction, config.device
+    snapshot = ingest_snapshot(dataset=config.dataset, raw_fingerprint=source_fingerprint)
     validate(snapshot)
     graph = build_graph(snapshot, config=config.graph, after="validate")
-    needs_pairs = any(s.uses_reliability and s.gamma > 0 for s in config.students)
-    pairs = metapaths(graph, config.dataset.metapaths, config.metapath) if needs_pairs else None
-    teacher_models, teacher_logits, reliabilities = [], [], []
-    for setting, seed in runs:
-        key = run_key(setting, seed)
-        model, logits, _ = teacher(graph, config=config.teacher, graph_config=config.graph, setting=setting,
-                                   seed=seed, held_out_fraction=fraction, device=device,
-                                   metapaths=config.dataset.metapaths, id=f"teacher_{key}")
-        teacher_models.append(model)
-        teacher_logits.append(logits)
-        reliabilities.append(reliability(graph, logits, ratio=config.evaluation.reliable_ratio,
-                                         id=f"reliability_{key}"))
+    pairs = metapaths(graph, plan.pair_metapaths, config.metapath) if plan.needs_pairs else None
+    splits, teacher_runs, reliabilities = [], [], []
+    for run in plan.runs:
+        split = split_nodes(graph, run=run, held_out_fraction=fraction, id=split_step(run))
+        _, teacher_run, _ = teacher(graph, split, config=config.teacher, graph_config=config.graph, device=device,
+                                    metapaths=config.dataset.metapaths, with_embeddings=plan.needs_embeddings,
+                                    id=teacher_step(run))
+        splits.append(split)
+        teacher_runs.append(teacher_run)
+        if plan.needs_reliability:
+            reliabilities.append(reliability(graph, teacher_run, split, ratio=config.evaluation.reliable_ratio,
+                                             id=reliability_step(run)))
     student_models, reports = [], []
-    for spec in config.students:
-        uses_pairs = spec.uses_reliability and spec.gamma > 0
-        models, report = student(graph, config=spec, runs=runs, held_out_fraction=fraction,
-                                 all_metapaths=list(config.dataset.metapaths), device=device,
-                                 teacher_logits=teacher_logits, teacher_models=teacher_models,
-                                 reliability=reliabilities, id=f"student_{spec.name}",
-                                 **({"metapath_neighbours": pairs} if uses_pairs else {}))
+    for student_plan in plan.students:
+        # ZenML takes a list of artifacts only as a plain list input: an unused one is passed empty
+        models, report = student(graph, plan=student_plan, device=device, splits=splits,
+                                 teacher_runs=teacher_runs if student_plan.soft_labels else [],
+                                 reliability=reliabilities if student_plan.reliability else [],
+                                 **({"metapath_neighbours": pairs} if student_plan.metapath_term else {}),
+                                 id=student_step(student_plan.name))
         student_models.append(models)
         reports.append(report)
-    results, _ = evaluate(graph, runs=runs, held_out_fraction=fraction, teacher_name=config.teacher.model,
-                          teacher_logits=teacher_logits, student_models=student_models, student_reports=reports)
-    register(graph, results, student_models, reports, setting=config.registration_setting,
-             model_name=config.registered_model_name, run_config=run_config)
+    results, _ = evaluate(graph, held_out_fraction=fraction, teacher_name=config.teacher.model, splits=splits,
+                          teacher_runs=teacher_runs, student_models=student_models, student_reports=reports)
+    registration = register(graph, results, student_models, reports, setting=plan.registration_setting,
+                            model_name=config.registered_model_name, run_config=run_config)
+    gate(graph, registration, margin=config.promotion.margin)
 
 
-@dataclass
-class DistillOutcome:
-    run: PipelineRunResponse
-    results: pd.DataFrame
-    summary: pd.DataFrame
-    registration: dict
+class DistillRun:
+    """A finished distill pipeline run's artifacts, loaded by name (the one place outside the pipeline that
+    knows its step and artifact names): for run.py, the retrain pipeline, benchmarks and tests."""
+
+    def __init__(self, run: PipelineRunResponse):
+        self.run = run
+
+    def load(self, step: str, output: str):
+        return self.run.steps[step].outputs[output][0].load()
+
+    @cached_property
+    def config(self) -> RunConfig:
+        return RunConfig.model_validate(self.run.config.parameters["run_config"])
+
+    @cached_property
+    def results(self) -> pd.DataFrame:
+        return self.load("evaluate", "results")
+
+    @cached_property
+    def summary(self) -> pd.DataFrame:
+        return self.load("evaluate", "summary")
+
+    @cached_property
+    def registration(self) -> Registration:
+        return self.load("register", "registration")
+
+    @cached_property
+    def gate_decision(self) -> GateDecision:
+        return self.load("gate", "gate_decision")
+
+    def graph(self) -> HeteroGraphData:
+        return self.load("build_graph", "graph")
+
+    def teacher_model(self, run: Run) -> nn.Module:
+        return self.load(teacher_step(run), "teacher_model")
+
+    def student_model(self, name: str, run: Run) -> nn.Module:
+        return self.load(student_step(name), "student_models")[run.key]
 
     def step_table(self) -> pd.DataFrame:
         """Per step: status, wall seconds and peak resident memory (MiB, the step's own where measurable)."""
@@ -94,20 +157,16 @@ class DistillOutcome:
         return pd.DataFrame(rows)
 
 
-def run_distill(config: RunConfig, tracking_uri: str, artifact_root: Path | None = None) -> DistillOutcome:
-    """Set up the stack and MLflow experiment, run the pipeline, and load its summary artifacts."""
+def run_distill(config: RunConfig, tracking_uri: str, artifact_root: Path | None = None,
+                fingerprint: str | None = None) -> DistillRun:
+    """Set up the stack and MLflow experiment and run the pipeline. `fingerprint` is the data source's
+    fingerprint when the caller has it already (retraining hashed the snapshot to decide whether to run)."""
+    DistillPlan.from_config(config)  # an impossible plan fails here, before anything starts
     ensure_stack(tracking_uri)
-    local_store = tracking_uri.startswith("sqlite:")
-    ensure_experiment(tracking_uri, config.experiment_name,
-                      (artifact_root or mlflow_artifact_root()) if local_store else None)
-    fingerprint = fingerprint_files(config.dataset.resolved_raw_dir())
+    ensure_experiment(tracking_uri, config.experiment_name, artifact_root or local_artifact_root(tracking_uri))
     # FAIL_FAST re-raises the failing step's own exception (e.g. the validation report), not a summary.
     configured = distill.with_options(enable_cache=config.enable_cache, execution_mode=ExecutionMode.FAIL_FAST,
                                       settings=tracker_settings(config.experiment_name))
-    run = configured(run_config=config.model_dump(mode="json"), raw_fingerprint=fingerprint)
-    return DistillOutcome(
-        run=run,
-        results=run.steps["evaluate"].outputs["results"][0].load(),
-        summary=run.steps["evaluate"].outputs["summary"][0].load(),
-        registration=run.steps["register"].outputs["registration"][0].load(),
-    )
+    run = configured(run_config=config.model_dump(mode="json"),
+                     source_fingerprint=fingerprint or source_fingerprint(config.dataset))
+    return DistillRun(run)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from zenml.client import Client
 from zenml.enums import StackComponentType
 
-EXPERIMENT_TRACKER = "hg2m_mlflow"
+from steps.tracking import TRACKER as EXPERIMENT_TRACKER
+
 MODEL_REGISTRY = "hg2m_mlflow_registry"
 STACK = "hg2m_local"
 

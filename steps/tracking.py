@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-
 import mlflow
 from zenml import get_step_context, log_metadata
 from zenml.integrations.mlflow.flavors.mlflow_experiment_tracker_flavor import MLFlowExperimentTrackerSettings
 
 from hg2m.resources import peak_rss_mb, reset_peak_rss
-from pipelines.stack import EXPERIMENT_TRACKER
 
-TRACKER = EXPERIMENT_TRACKER
-
-# ZenML warns on every step that it cannot switch off fastai autologging (fastai is not installed).
-logging.getLogger("zenml.integrations.mlflow.experiment_trackers.mlflow_experiment_tracker").setLevel(logging.ERROR)
+TRACKER = "hg2m_mlflow"  # the stack's MLflow experiment tracker (pipelines/stack.py registers it)
 
 
 def tracker_settings(experiment_name: str) -> dict:

@@ -1,22 +1,19 @@
 """Test isolation and tiny graphs.
 
-ZenML reads its config path once, at import, so the temporary stores are set here, before anything
-imports zenml: tests never touch the user's .zenml_home or mlflow_store.
+ZenML reads its config path once, when zenml is imported, and test modules import zenml when they are
+collected. `pytest_configure` runs before collection, so it points ZenML (and the `mlflow_uri` fixture)
+at a throw-away folder there: tests never touch the project's .zenml_home or mlflow_store.
 """
 
+import shutil
 import tempfile
 from pathlib import Path
 
-from hg2m.environment import use_private_stores
+import numpy as np
+import pytest
+import scipy.sparse as sp
 
-TEST_HOME = Path(tempfile.mkdtemp(prefix="hg2m-tests-"))
-use_private_stores(TEST_HOME)
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import scipy.sparse as sp  # noqa: E402
-
-from hg2m.data.snapshot import (  # noqa: E402
+from hg2m.data.snapshot import (
     GraphSnapshot,
     RelationInfo,
     SnapshotManifest,
@@ -24,6 +21,20 @@ from hg2m.data.snapshot import (  # noqa: E402
     node_table,
     with_hash,
 )
+from hg2m.environment import use_private_stores
+
+TEST_HOME = pytest.StashKey[Path]()  # the session's throw-away store folder
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Before collection (so before anything imports zenml): private ZenML store and repository."""
+    config.stash[TEST_HOME] = Path(tempfile.mkdtemp(prefix="hg2m-tests-"))
+    use_private_stores(config.stash[TEST_HOME])
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(session.config.stash[TEST_HOME], ignore_errors=True)
+
 
 # A tiny heterograph: 6 authors (target, dense features, 2 classes), 4 papers (sparse features),
 # 2 venues (no features). Paper p is written by authors PAPER_AUTHOR[p] and published in venue p % 2.
@@ -56,12 +67,6 @@ def tiny_snapshot() -> GraphSnapshot:
 
 
 @pytest.fixture(scope="session")
-def mlflow_uri() -> str:
+def mlflow_uri(pytestconfig: pytest.Config) -> str:
     """A throw-away MLflow SQLite store for the whole test session."""
-    return f"sqlite:///{TEST_HOME / 'mlflow.db'}"
-
-
-def pytest_sessionfinish(session, exitstatus) -> None:
-    import shutil
-
-    shutil.rmtree(TEST_HOME, ignore_errors=True)
+    return f"sqlite:///{pytestconfig.stash[TEST_HOME] / 'mlflow.db'}"

@@ -1,6 +1,17 @@
 import pytest
+from pydantic import ValidationError
 
-from hg2m.config import CONFIG_DIR, ConfigError, load_run_config
+from hg2m.config import (
+    CONFIG_DIR,
+    TEACHER_NAMES,
+    ConfigError,
+    HANConfig,
+    RGCNConfig,
+    SimpleHGNConfig,
+    load_run_config,
+    read_yaml,
+    teacher_config,
+)
 
 DISTILL = CONFIG_DIR / "pipelines" / "distill.yaml"
 
@@ -11,7 +22,6 @@ def test_default_config_loads_with_dataset():
     assert [s.method for s in config.students][:3] == ["mlp", "hg2m", "hg2m_plus"]
     assert config.evaluation.seeds == [0, 1, 2] and config.evaluation.settings == ["transductive", "inductive"]
     assert set(config.dataset.metapaths) == {"APA", "APTPA", "APVPA"}
-    assert config.runs()[:2] == [("transductive", 0), ("transductive", 1)]
     assert config.registered_model_name == "hg2m-dblp"
 
 
@@ -31,7 +41,7 @@ def test_unknown_dataset_lists_known_ones():
 def test_missing_file_and_bad_values_are_named(tmp_path):
     with pytest.raises(ConfigError, match="config file not found"):
         load_run_config(tmp_path / "missing.yaml", "dblp")
-    with pytest.raises(ConfigError, match=r"(?s)distill.yaml.*teacher.dropout"):
+    with pytest.raises(ConfigError, match=r"(?s)distill.yaml.*teacher\.rgcn\.dropout"):
         load_run_config(DISTILL, "dblp", {"teacher.dropout": 1.5})
     bad = tmp_path / "bad.yaml"
     bad.write_text("students: [{name: a, method: mlp, typo_field: 1}]\n")
@@ -39,9 +49,47 @@ def test_missing_file_and_bad_values_are_named(tmp_path):
         load_run_config(bad, "dblp")
 
 
-def test_student_metapaths_must_exist():
-    with pytest.raises(ConfigError, match="unknown meta-paths"):
-        load_run_config(DISTILL, "dblp", {"students": [{"name": "x", "method": "hg2m_plus", "metapaths": ["APXPA"]}]})
+def test_students_need_unique_names():
+    with pytest.raises(ConfigError, match="student names must be unique"):
+        twins = [{"name": "x", "method": "mlp"}, {"name": "x", "method": "hg2m"}]
+        load_run_config(DISTILL, "dblp", {"students": twins})
+    with pytest.raises(ConfigError, match="at least one student"):
+        load_run_config(DISTILL, "dblp", {"students": []})
+
+
+def test_teacher_names_configs_and_classes_agree():
+    """TEACHER_NAMES (from the union), configs/teachers/*.yaml and each YAML's class are one list."""
+    assert sorted(TEACHER_NAMES) == sorted(p.stem for p in (CONFIG_DIR / "teachers").glob("*.yaml"))
+    for name in TEACHER_NAMES:
+        config = teacher_config(read_yaml(CONFIG_DIR / "teachers" / f"{name}.yaml"))
+        assert config.model == name and type(config).model_fields["model"].default == name
+        assert load_run_config(DISTILL, "dblp", teacher=name).teacher == config
+
+
+def test_each_teacher_config_holds_only_its_own_fields():
+    with pytest.raises(ValidationError, match=r"rgcn\.edge_dim\s+Extra inputs are not permitted"):
+        teacher_config({"model": "rgcn", "edge_dim": 64})
+    with pytest.raises(ValidationError, match=r"hgt\.metapath_max_neighbours"):
+        teacher_config({"model": "hgt", "metapath_max_neighbours": 10})
+    with pytest.raises(ValidationError, match="does not match any of the expected tags"):
+        teacher_config({"model": "gcn"})
+    with pytest.raises(ConfigError, match=r"teacher\.rgcn\.num_heads"):
+        load_run_config(DISTILL, "dblp", {"teacher.num_heads": 4})
+    assert "num_heads" not in RGCNConfig.model_fields and "self_loop" not in HANConfig.model_fields
+    assert isinstance(teacher_config({"model": "simplehgn", "edge_dim": 8}), SimpleHGNConfig)
+    assert isinstance(load_run_config(DISTILL, "dblp", teacher="han").teacher, HANConfig)
+
+
+def test_a_teacher_config_keeps_its_model_when_dumped_with_only_the_set_fields():
+    """ZenML passes step parameters as `model_dump(exclude_unset=True)`: the tag must survive it."""
+    for config in (RGCNConfig(hidden_dim=3), HANConfig(num_heads=2), SimpleHGNConfig()):
+        assert teacher_config(config.model_dump(exclude_unset=True)) == config
+
+
+def test_a_snapshot_folder_with_a_bad_manifest_is_a_config_error(tmp_path):
+    (tmp_path / "manifest.json").write_text('{"name": "x"}')
+    with pytest.raises(ConfigError, match=r"(?s)snapshot .*invalid manifest.*target_type"):
+        load_run_config(DISTILL, snapshot=tmp_path)
 
 
 def test_dataset_teacher_overrides_apply_to_that_teacher_only():

@@ -1,9 +1,10 @@
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 
-from hg2m.distill.losses import edge_targets, hg2m_loss, kd_loss, metapath_loss
+from hg2m.distill.losses import edge_targets, hg2m_loss, hg2m_plus_loss, kd_loss, metapath_loss
 
 
 def test_kd_loss_hand_computed():
@@ -38,9 +39,21 @@ def test_hg2m_loss_mixes_ce_and_kd():
     assert hg2m_loss(student, teacher, labels, train, every, lambda_ce=0.3).item() == pytest_approx(0.3 * ce + 0.7 * kd)
 
 
-def pytest_approx(value):
-    import pytest
+def test_hg2m_plus_loss_is_reliable_node_kd_plus_gamma_times_the_metapath_term():
+    torch.manual_seed(0)
+    student, teacher = torch.randn(4, 2), torch.randn(4, 2)
+    labels, train, reliable = torch.tensor([0, 1, 0, 1]), torch.tensor([0]), torch.tensor([0, 2])
+    ce = F.cross_entropy(student[train], labels[train])
+    l_rn = kd_loss(student[reliable], teacher[reliable])
+    no_term = hg2m_plus_loss(student, teacher, labels, train, reliable, [], gamma=0.5, num_nodes=4, lambda_ce=0.2)
+    assert no_term.item() == pytest_approx((0.2 * ce + 0.8 * l_rn).item())
+    edges = [edge_targets(teacher, (torch.tensor([0]), torch.tensor([3]), torch.tensor([1.0])))]
+    l_mp = metapath_loss(student, edges, l_rn, num_nodes=4)
+    with_term = hg2m_plus_loss(student, teacher, labels, train, reliable, edges, gamma=0.5, num_nodes=4, lambda_ce=0.2)
+    assert with_term.item() == pytest_approx((0.2 * ce + 0.8 * (l_rn + 0.5 * l_mp)).item())
 
+
+def pytest_approx(value):
     return pytest.approx(value, rel=1e-5, abs=1e-7)
 
 
@@ -74,7 +87,8 @@ def test_metapath_loss_formula():
     expected = ((1.5 * kl + 3 * 0.1) / (2 + 3) + (0 + 3 * 0.1) / (1 + 3)) / 2
     folded = [edge_targets(teacher, path_a), edge_targets(teacher, path_b)]
     assert metapath_loss(student, folded, l_rn, num_nodes=3).item() == pytest_approx(expected)
-    assert metapath_loss(student, [], l_rn, num_nodes=3).item() == pytest_approx(0.1)
+    with pytest.raises(ValueError, match="at least one meta-path"):  # never a silent fallback to L_RN
+        metapath_loss(student, [], l_rn, num_nodes=3)
 
 
 def test_folded_targets_equal_the_edge_by_edge_definition_with_gradients():

@@ -8,6 +8,7 @@ from mlflow.tracking import MlflowClient
 from zenml.client import Client
 
 from hg2m.config import CONFIG_DIR, PROJECT_ROOT, load_run_config
+from hg2m.contracts import CHALLENGER_ALIAS, CHAMPION_ALIAS
 from hg2m.data.validation import SnapshotValidationError
 from hg2m.evaluate import classification_metrics
 from pipelines.distill import run_distill
@@ -18,9 +19,10 @@ DISTILL = CONFIG_DIR / "pipelines" / "distill.yaml"
 QUICK = {"teacher.optim.max_epochs": 40, "students.*.optim.max_epochs": 300, "device": "cpu",
          "evaluation.seeds": [0], "evaluation.settings": ["transductive", "inductive"]}
 STUDENTS = ["mlp", "hg2m", "hg2m_plus"]
-STEPS = ["ingest_snapshot", "validate", "build_graph", "metapaths", "teacher_transductive_s0", "teacher_inductive_s0",
-         "reliability_transductive_s0", "reliability_inductive_s0", "student_mlp", "student_hg2m", "student_hg2m_plus",
-         "evaluate", "register"]
+STEPS = ["ingest_snapshot", "validate", "build_graph", "metapaths", "split_transductive_s0", "split_inductive_s0",
+         "teacher_transductive_s0", "teacher_inductive_s0", "reliability_transductive_s0", "reliability_inductive_s0",
+         "student_mlp", "student_hg2m", "student_hg2m_plus", "evaluate", "register", "gate"]
+UNCACHED = {"gate"}  # the champion it compares with may have changed
 RANDOM_GUESS = 0.25  # 4 balanced-ish classes
 
 
@@ -52,31 +54,36 @@ def test_pipeline_trains_evaluates_and_registers(first_run, quick_config, mlflow
     pairs = run.steps["metapaths"].outputs["metapath_neighbours"][0].load()
     assert set(pairs["metapath"]) == {"APA", "APTPA", "APVPA"}
     report = run.steps["student_hg2m_plus"].outputs["student_report"][0].load()
-    assert all(n > 0 for n in report["runs"]["transductive_s0"]["metapath_edges"])
+    assert len(report.runs["transductive_s0"].metapath_edges) == 3
+    assert all(n > 0 for n in report.runs["transductive_s0"].metapath_edges)
+    split = run.steps["split_inductive_s0"].outputs["run_split"][0].load()
+    assert len(split.hidden) == round(0.2 * len(first_run.graph().splits["test"]))
 
-    reg = first_run.registration
+    reg, gate = first_run.registration, first_run.gate_decision
     client = MlflowClient(mlflow_uri)
-    version = client.get_model_version_by_alias(quick_config.registered_model_name, "champion")
-    assert str(version.version) == reg["version"] and "challenger" in reg["aliases"]
-    assert version.tags["snapshot_hash"] == reg["snapshot_hash"] == run.steps["ingest_snapshot"].run_metadata["content_hash"]
-    assert version.tags["student"] == reg["student"] in STUDENTS
+    assert gate.promote and gate.champion_version is None and gate.challenger_version == reg.version
+    version = client.get_model_version_by_alias(quick_config.registered_model_name, CHAMPION_ALIAS)
+    assert str(version.version) == reg.version
+    assert client.get_model_version_by_alias(quick_config.registered_model_name, CHALLENGER_ALIAS).version == version.version
+    assert version.tags["snapshot_hash"] == reg.snapshot_hash == run.steps["ingest_snapshot"].run_metadata["content_hash"]
+    assert version.tags["student"] == reg.student in STUDENTS
     assert version.tags["zenml_pipeline_run_id"] == str(run.id)
     assert '"method"' in version.tags["student_config"]
 
 
 def test_registered_model_loads_and_reproduces_its_score(first_run, quick_config, mlflow_uri):
-    graph = first_run.run.steps["build_graph"].outputs["graph"][0].load()
+    graph = first_run.graph()
     mlflow.set_tracking_uri(mlflow_uri)
-    model_info = mlflow.models.get_model_info(first_run.registration["model_uri"])
+    model_info = mlflow.models.get_model_info(first_run.registration.model_uri)
     assert list(model_info.signature.inputs.to_dict()[0]["tensor-spec"]["shape"]) == [-1, 334]
-    model = mlflow.pyfunc.load_model(first_run.registration["model_uri"])
+    model = mlflow.pyfunc.load_model(first_run.registration.model_uri)
     test = graph.splits["test"]
     predictions = model.predict(graph.target_features()[test].numpy())
     names = quick_config.dataset.class_names
     assert (predictions["class_name"] == [names[p] for p in predictions["prediction"]]).all()
     score = classification_metrics(graph.labels[test].numpy(), predictions["prediction"].to_numpy(), graph.num_classes)
     reg = first_run.registration
-    row = first_run.results.set_index(["model", "setting", "seed", "part"]).loc[(reg["student"], reg["setting"], reg["seed"], "test")]
+    row = first_run.results.set_index(["model", "setting", "seed", "part"]).loc[(reg.student, reg.run.setting, reg.run.seed, "test")]
     assert score["micro_f1"] == pytest.approx(row["micro_f1"])
 
 
@@ -97,8 +104,10 @@ def test_mlflow_and_zenml_runs_link_both_ways(first_run, quick_config, mlflow_ur
 def test_rerun_is_fully_cached_and_registers_nothing_new(first_run, quick_config, mlflow_uri):
     versions_before = len(MlflowClient(mlflow_uri).search_model_versions(f"name='{quick_config.registered_model_name}'"))
     again = run_distill(quick_config, mlflow_uri)
-    assert {name: step.status for name, step in again.run.steps.items()} == {name: "cached" for name in STEPS}
+    assert {name: step.status for name, step in again.run.steps.items()} == {
+        name: "completed" if name in UNCACHED else "cached" for name in STEPS}
     assert again.registration == first_run.registration
+    assert not again.gate_decision.promote and again.gate_decision.reason == "the challenger is the champion already"
     versions_after = len(MlflowClient(mlflow_uri).search_model_versions(f"name='{quick_config.registered_model_name}'"))
     assert versions_after == versions_before
 
@@ -131,8 +140,8 @@ def test_other_datasets_and_teachers_run_end_to_end(dataset, teacher, floor, mlf
     summary = outcome.summary.set_index(["model", "setting", "part"])
     for model in (teacher, "hg2m", "hire"):
         assert summary.loc[(model, "transductive", "test"), "micro_f1_mean"] > floor
-    version = MlflowClient(mlflow_uri).get_model_version_by_alias(f"hg2m-{dataset}", "champion")
-    assert version.tags["teacher"] == teacher and version.tags["snapshot_hash"] == outcome.registration["snapshot_hash"]
+    version = MlflowClient(mlflow_uri).get_model_version_by_alias(f"hg2m-{dataset}", CHAMPION_ALIAS)
+    assert version.tags["teacher"] == teacher and version.tags["snapshot_hash"] == outcome.registration.snapshot_hash
 
 
 def test_every_step_reports_its_time_and_peak_memory(first_run):
@@ -158,7 +167,7 @@ def test_inference_benchmark_times_both_models_and_logs_to_mlflow(first_run, mlf
         assert metrics[f"speedup_b{size}"] == pytest.approx(metrics[f"teacher_ms_b{size}"] / metrics[f"student_ms_b{size}"])
     # the student's accuracy through the timed path is the registered student's recorded test accuracy
     reg = first_run.registration
-    row = first_run.results.set_index(["model", "setting", "seed", "part"]).loc[(reg["student"], reg["setting"], reg["seed"], "test")]
+    row = first_run.results.set_index(["model", "setting", "seed", "part"]).loc[(reg.student, reg.run.setting, reg.run.seed, "test")]
     assert metrics["student_test_accuracy"] == pytest.approx(row["accuracy"])
     assert metrics["teacher_test_accuracy"] > RANDOM_GUESS + 0.4  # sampled neighbourhoods, trained teacher
     assert run.data.params["zenml_run"] == first_run.run.name

@@ -7,10 +7,11 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from hg2m.config import CONFIG_DIR, load_run_config
+from hg2m.contracts import CHAMPION_ALIAS
 from hg2m.data.growth import snapshot_sequence, write_sequence
 from hg2m.data.raw import load_raw_dataset
 from hg2m.data.snapshot import SnapshotError
-from hg2m.registry import CHAMPION_ALIAS, alias_version
+from hg2m.registry import alias_version
 from pipelines.retrain import run_retrain
 
 pytestmark = pytest.mark.e2e
@@ -49,27 +50,29 @@ def test_retrain_gate_and_failures(grown, mlflow_uri, tmp_path):
         return run_retrain(inbox, config_for(margin), mlflow_uri, lock, tmp_path / "artifacts")
 
     arrive(grown[0], inbox)
-    first = retrain(0.0)
-    assert first.decision["promote"] and first.decision["champion_version"] is None
+    first_run = retrain(0.0)
+    first = first_run.distill.gate_decision
+    assert first.promote and first.champion_version is None
     champion = alias_version(client, MODEL, CHAMPION_ALIAS)
-    assert champion == first.decision["challenger_version"]
+    assert champion == first.challenger_version
 
     again = retrain(0.0)  # unchanged: the newest snapshot was trained on already
-    assert again.distill is None and again.snapshot_hash == first.snapshot_hash
+    assert again.distill is None and again.snapshot_hash == first_run.snapshot_hash
     assert len(client.search_model_versions(f"name='{MODEL}'")) == 1
 
     arrive(grown[1], inbox)
     rejected = retrain(1.0)  # a gain of more than 1.0 in Micro-F1 is impossible: the gate must say no
-    assert not rejected.decision["promote"] and rejected.decision["champion_version"] == champion
-    assert 0 < rejected.decision["champion_score"] <= 1
+    decision = rejected.distill.gate_decision
+    assert not decision.promote and decision.champion_version == champion
+    assert 0 < decision.champion_score <= 1
     assert alias_version(client, MODEL, CHAMPION_ALIAS) == champion
-    tags = client.get_model_version(MODEL, rejected.decision["challenger_version"]).tags
+    tags = client.get_model_version(MODEL, decision.challenger_version).tags
     assert tags["gate_promote"] == "False" and tags["snapshot_hash"] == rejected.snapshot_hash
 
     arrive(grown[2], inbox)
-    promoted = retrain(-1.0)  # any challenger beats the champion by more than -1.0: the gate must say yes
-    assert promoted.decision["promote"]
-    assert alias_version(client, MODEL, CHAMPION_ALIAS) == promoted.decision["challenger_version"]
+    promoted = retrain(-1.0).distill.gate_decision  # any challenger beats the champion by more than -1.0
+    assert promoted.promote
+    assert alias_version(client, MODEL, CHAMPION_ALIAS) == promoted.challenger_version
 
     versions = {v.version for v in client.search_model_versions(f"name='{MODEL}'")}
     bad = inbox / "dblp-999"
@@ -78,4 +81,4 @@ def test_retrain_gate_and_failures(grown, mlflow_uri, tmp_path):
     with pytest.raises(SnapshotError, match="paper_author.parquet"):
         retrain(-1.0)
     assert {v.version for v in client.search_model_versions(f"name='{MODEL}'")} == versions
-    assert alias_version(client, MODEL, CHAMPION_ALIAS) == promoted.decision["challenger_version"]
+    assert alias_version(client, MODEL, CHAMPION_ALIAS) == promoted.challenger_version

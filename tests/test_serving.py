@@ -15,7 +15,6 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import scipy.sparse as sp
@@ -24,7 +23,7 @@ from mlflow.exceptions import MlflowException
 
 from hg2m.data.snapshot import node_table, write_parquet
 from hg2m.models.mlp import MLP
-from hg2m.registry import register_student
+from hg2m.registry import register_challenger
 from hg2m.serving import PredictError, load_student_module, log_student, predict_parquet
 from hg2m.tracking import ensure_experiment
 
@@ -57,8 +56,8 @@ def experiment(mlflow_uri, tmp_path_factory) -> str:
 def model_uri(module, features, experiment) -> str:
     """The tiny MLP registered as a new version of MODEL, with class names."""
     with mlflow.start_run(experiment_id=experiment):
-        registration = register_student(module, MODEL, torch.from_numpy(features), {"student": "tiny"}, {}, CLASSES)
-    return registration.model_uri
+        version = register_challenger(module, MODEL, torch.from_numpy(features), {"student": "tiny"}, {}, CLASSES)
+    return f"models:/{MODEL}/{version}"
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,9 @@
-"""hg2m: distil heterogeneous graph neural networks into MLPs."""
+"""hg2m: distil heterogeneous graph neural networks into MLPs. Plain functions that know nothing of ZenML.
+
+From the bottom up: `config` (schemas, YAML) -> `data` (snapshot, validation, graph) and `graphs` (meta-path
+pairs) -> `plan` (what a run trains) and `contracts` (typed hand-offs) -> `models`, `inductive`, `distill`
+-> `teacher`, `student`, `train`, `evaluate` -> `registry`, `promotion`, `serving`. Imports point down.
+"""
 
 import os
 

@@ -26,14 +26,20 @@ def configure_environment(project_root: Path = PROJECT_ROOT) -> None:
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
     # GE logs hundreds of INFO lines through ZenML's root handler otherwise.
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    # ZenML warns on every step that it cannot switch off fastai autologging (fastai is not installed).
+    logging.getLogger("zenml.integrations.mlflow.experiment_trackers.mlflow_experiment_tracker").setLevel(logging.ERROR)
 
 
 def default_mlflow_uri(project_root: Path = PROJECT_ROOT) -> str:
     return f"sqlite:///{project_root / MLFLOW_STORE / 'mlflow.db'}"
 
 
-def mlflow_artifact_root(project_root: Path = PROJECT_ROOT) -> Path:
-    return project_root / MLFLOW_STORE / "artifacts"
+def local_artifact_root(tracking_uri: str) -> Path | None:
+    """Where a local SQLite tracking store keeps its artifacts: `artifacts/` beside its database (for the
+    default store, mlflow_store/artifacts); None for a tracking server, which chooses its own."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    return Path(tracking_uri.removeprefix("sqlite:///")).parent / "artifacts"
 
 
 def use_private_stores(home: Path) -> None:

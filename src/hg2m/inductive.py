@@ -13,36 +13,27 @@ import dgl
 import numpy as np
 import torch
 
+from hg2m.contracts import RunSplit
 from hg2m.data.graph import HeteroGraphData
-
-SETTINGS = ("transductive", "inductive")
-
-
-def hidden_nodes(data: HeteroGraphData, setting: str, fraction: float, seed: int) -> torch.Tensor:
-    """Sorted ids of the held-out test nodes: none for transductive, a seeded share of test for inductive."""
-    if setting not in SETTINGS:
-        raise ValueError(f"unknown setting {setting!r}; choose from {SETTINGS}")
-    if setting == "transductive":
-        return torch.empty(0, dtype=torch.int64)
-    test = data.splits["test"].numpy()
-    count = int(round(len(test) * fraction))
-    chosen = np.random.default_rng(seed).choice(test, size=count, replace=False)
-    return torch.from_numpy(np.sort(chosen))
+from hg2m.plan import Run
 
 
-def observed_mask(num_nodes: int, hidden: torch.Tensor) -> torch.Tensor:
-    """(N,) bool: True for the nodes training may see."""
-    mask = torch.ones(num_nodes, dtype=torch.bool)
-    mask[hidden] = False
-    return mask
+def split_run(data: HeteroGraphData, run: Run, fraction: float) -> RunSplit:
+    """The run's held-out nodes: none for transductive, a `fraction` of test (seeded by the run) for inductive."""
+    hidden = np.empty(0, dtype=np.int64)
+    if run.holds_out_nodes:
+        test = data.splits["test"].numpy()
+        count = int(round(len(test) * fraction))
+        hidden = np.sort(np.random.default_rng(run.seed).choice(test, size=count, replace=False))
+    return RunSplit(run=run, num_nodes=data.num_target_nodes, hidden=hidden.tolist())
 
 
-def observed_graph(data: HeteroGraphData, hidden: torch.Tensor) -> HeteroGraphData:
-    """The same data with every edge touching a hidden target node removed (node ids unchanged)."""
-    if len(hidden) == 0:
+def observed_graph(data: HeteroGraphData, split: RunSplit) -> HeteroGraphData:
+    """The same data with every edge touching a held-out target node removed (node ids unchanged)."""
+    if not split.hidden:
         return data
     graph = data.graph
-    is_hidden = ~observed_mask(data.num_target_nodes, hidden)
+    is_hidden = ~split.observed()
     for src_type, etype, dst_type in graph.canonical_etypes:
         src, dst = graph.edges(etype=(src_type, etype, dst_type))
         touches = torch.zeros(len(src), dtype=torch.bool)
@@ -55,11 +46,11 @@ def observed_graph(data: HeteroGraphData, hidden: torch.Tensor) -> HeteroGraphDa
     return dataclasses.replace(data, graph=graph)
 
 
-def evaluation_parts(data: HeteroGraphData, hidden: torch.Tensor) -> dict[str, torch.Tensor]:
+def evaluation_parts(data: HeteroGraphData, split: RunSplit) -> dict[str, torch.Tensor]:
     """Node sets to score: val and test; in the inductive setting test splits into observed and held-out."""
     parts = {"val": data.splits["val"], "test": data.splits["test"]}
-    if len(hidden):
-        is_hidden = ~observed_mask(data.num_target_nodes, hidden)
+    if split.hidden:
+        is_hidden = ~split.observed()
         test = data.splits["test"]
         parts["test_observed"] = test[~is_hidden[test]]
         parts["test_held_out"] = test[is_hidden[test]]

@@ -1,48 +1,43 @@
-"""The champion/challenger gate, and finding the snapshot a retrain should train on. Plain functions."""
+"""Who is champion: the one place the `champion` alias moves; and finding the snapshot a retrain trains on.
+
+Registration only ever adds a `challenger` (hg2m.registry). The gate then scores the challenger and the
+current champion on the snapshot's test split and moves `champion` when there is none yet, or when the
+challenger is better by more than the margin.
+"""
 
 from __future__ import annotations
 
 import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from mlflow.tracking import MlflowClient
 from torch import nn
 
+from hg2m.contracts import CHAMPION_ALIAS, GateDecision, Registration
 from hg2m.data.graph import HeteroGraphData
-from hg2m.data.snapshot import MANIFEST_FILE, read_snapshot
+from hg2m.data.snapshot import MANIFEST_FILE, verified_content_hash
 from hg2m.evaluate import score_logits
-
+from hg2m.registry import alias_version
+from hg2m.serving import load_student_module
 
 # Score differences carry float noise (0.81 - 0.80 > 0.01): a gain this close to the margin is a tie.
 SCORE_TOLERANCE = 1e-9
 
 
-@dataclass(frozen=True)
-class GateDecision:
-    """Whether the challenger takes the `champion` alias, on which scores (test Micro-F1 of the new snapshot)."""
-
-    promote: bool
-    challenger_score: float
-    champion_score: float | None
-    margin: float
-    reason: str
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-def decide(challenger_score: float, champion_score: float | None, margin: float) -> GateDecision:
-    """Promote when there is no champion, or when the challenger beats it by more than `margin`."""
+def decide(challenger_score: float, champion_score: float | None, margin: float,
+           already_champion: bool = False) -> tuple[bool, str]:
+    """(promote, reason): promote when there is no champion, or when the challenger beats it by more than `margin`."""
+    if already_champion:
+        return False, "the challenger is the champion already"
     if champion_score is None:
-        return GateDecision(True, challenger_score, None, margin, "no champion yet")
+        return True, "no champion yet"
     gain = challenger_score - champion_score
     promote = gain > margin + SCORE_TOLERANCE
     verdict = "beats" if promote else "does not beat"
-    reason = f"challenger {verdict} champion by more than {margin:+.4f} (difference {gain:+.4f})"
-    return GateDecision(promote, challenger_score, champion_score, margin, reason)
+    return promote, f"challenger {verdict} champion by more than {margin:+.4f} (difference {gain:+.4f})"
 
 
 def test_micro_f1(model: nn.Module, data: HeteroGraphData) -> float:
@@ -53,6 +48,24 @@ def test_micro_f1(model: nn.Module, data: HeteroGraphData) -> float:
     return score_logits(logits, data.labels, data.splits["test"], data.num_classes)["micro_f1"]
 
 
+def run_gate(client: MlflowClient, registration: Registration, data: HeteroGraphData, margin: float) -> GateDecision:
+    """Score the challenger and the current champion on `data`'s test split, decide, move `champion` if the
+    challenger wins, and record the decision as `gate_*` tags on the challenger's version."""
+    name, challenger = registration.name, registration.version
+    champion = alias_version(client, name, CHAMPION_ALIAS)
+    score = {version: test_micro_f1(load_student_module(f"models:/{name}/{version}"), data)
+             for version in {challenger, champion} - {None}}
+    promote, reason = decide(score[challenger], score.get(champion), margin, already_champion=champion == challenger)
+    if promote:
+        client.set_registered_model_alias(name, CHAMPION_ALIAS, challenger)
+    decision = GateDecision(promote=promote, reason=reason, model_name=name, challenger_version=challenger,
+                            challenger_score=score[challenger], champion_version=champion,
+                            champion_score=score.get(champion), margin=margin, snapshot_hash=data.snapshot_hash)
+    for key in ("promote", "challenger_score", "champion_score", "reason", "champion_version"):
+        client.set_model_version_tag(name, challenger, f"gate_{key}", str(getattr(decision, key)))
+    return decision
+
+
 def snapshot_folders(snapshot_dir: Path) -> list[Path]:
     """The snapshot folders (with a manifest) directly under `snapshot_dir`, oldest first by name."""
     if not snapshot_dir.is_dir():
@@ -61,12 +74,13 @@ def snapshot_folders(snapshot_dir: Path) -> list[Path]:
 
 
 def newest_snapshot(snapshot_dir: Path) -> tuple[Path, str]:
-    """The newest snapshot folder (names give the order: name snapshots by date or number) and its
-    content hash. Reading it checks the hash, so a folder changed after it was written is an error."""
+    """The newest snapshot folder (names give the order: name snapshots by date or number) and its content
+    hash, computed from its tables and checked against its manifest: a newest folder that is unreadable or
+    was changed after it was written is an error, never a reason to fall back to an older one."""
     folders = snapshot_folders(snapshot_dir)
     if not folders:
         raise FileNotFoundError(f"no snapshot folders (with {MANIFEST_FILE}) in {snapshot_dir}")
-    return folders[-1], read_snapshot(folders[-1]).manifest.content_hash
+    return folders[-1], verified_content_hash(folders[-1])
 
 
 @contextmanager

@@ -10,9 +10,8 @@ Losses (lambda = `lambda_ce`, see README, Method):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
-import dgl
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -20,28 +19,13 @@ from torch import nn
 from hg2m.config import StudentConfig
 from hg2m.data.graph import HeteroGraphData
 from hg2m.distill.hire import HireEncoders, neighbour_types, relation_kd_loss, sample_type_neighbours
-from hg2m.distill.losses import EdgeTargets, MetaPathEdges, edge_targets, kd_loss, metapath_loss
+from hg2m.distill.losses import edge_targets, hg2m_loss, hg2m_plus_loss
+from hg2m.distill.signals import TeacherSignals
+from hg2m.evaluate import split_metrics
 from hg2m.models.inputs import gather_rows
 from hg2m.models.mlp import MLP
-from hg2m.teacher import TrainedModel, split_metrics
-from hg2m.train import EpochCallback, fit, seed_everything
-
-
-@dataclass
-class TeacherSignals:
-    """What a student may learn from in one (setting, seed) run. Rows of unobserved nodes are never read.
-
-    logits: (N, C) teacher logits; observed: (N,) bool; reliable: (N,) bool (HG2M+);
-    metapath_edges: per meta-path (src, dst, weight) (HG2M+); embeddings: node type -> (N_t, d) teacher
-    hidden states on the observed graph, and graph: that observed graph (HIRE).
-    """
-
-    observed: torch.Tensor
-    logits: torch.Tensor | None = None
-    reliable: torch.Tensor | None = None
-    metapath_edges: list[MetaPathEdges] = field(default_factory=list)
-    embeddings: dict[str, torch.Tensor] | None = None
-    graph: dgl.DGLGraph | None = None
+from hg2m.plan import StudentPlan
+from hg2m.train import EpochCallback, TrainedModel, fit, seed_everything
 
 
 def build_student(config: StudentConfig, in_dim: int, num_classes: int) -> MLP:
@@ -54,18 +38,6 @@ def predict_logits(model: MLP, features: torch.Tensor, batch_size: int = 65536) 
     device = next(model.parameters()).device
     with torch.no_grad():
         return torch.cat([model(features[i : i + batch_size].to(device)).cpu() for i in range(0, len(features), batch_size)])
-
-
-def check_signals(config: StudentConfig, signals: TeacherSignals) -> None:
-    """Fail early, naming the student, when a method's inputs are missing."""
-    needs = {
-        "teacher logits": config.uses_teacher and signals.logits is None,
-        "reliability scores": config.uses_reliability and signals.reliable is None,
-        "teacher embeddings and graph": config.uses_relations and (signals.embeddings is None or signals.graph is None),
-    }
-    missing = [name for name, absent in needs.items() if absent]
-    if missing:
-        raise ValueError(f"student {config.name!r} ({config.method}) needs {', '.join(missing)}")
 
 
 class RelationLoss:
@@ -96,50 +68,32 @@ class RelationLoss:
         )
 
 
-def distillation_loss(logits: torch.Tensor, teacher: torch.Tensor, config: StudentConfig, observed_idx: torch.Tensor,
-                      reliable_idx: torch.Tensor | None, edges: list[EdgeTargets]) -> torch.Tensor:
-    """The soft-label part: KD on observed nodes (hg2m, hire) or L_RN + gamma L_MP (hg2m_plus)."""
-    tau = config.temperature
-    if not config.uses_reliability:
-        return kd_loss(logits[observed_idx], teacher[observed_idx], tau)
-    node_idx = reliable_idx if config.reliable_nodes else observed_idx
-    l_rn = kd_loss(logits[node_idx], teacher[node_idx], tau)
-    if config.gamma == 0 or not edges:
-        return l_rn
-    return l_rn + config.gamma * metapath_loss(logits, edges, l_rn, len(observed_idx), tau)
-
-
 def train_student(
-    data: HeteroGraphData, signals: TeacherSignals, config: StudentConfig, seed: int, device: torch.device,
+    data: HeteroGraphData, signals: TeacherSignals, plan: StudentPlan, seed: int, device: torch.device,
     on_epoch: EpochCallback | None = None,
 ) -> TrainedModel:
     """Fit the student; early stopping on validation accuracy. Returns the MLP alone (no encoders)."""
-    check_signals(config, signals)
+    config = plan.config
     seed_everything(seed)
     features = data.target_features().to(device)
     labels = data.labels.to(device)
     train_idx, val_idx = data.splits["train"].to(device), data.splits["val"].to(device)
     observed_idx = torch.nonzero(signals.observed).squeeze(1).to(device)
-    reliable_idx = torch.nonzero(signals.reliable).squeeze(1).to(device) if signals.reliable is not None else None
-    teacher = signals.logits.to(device) if signals.logits is not None else None
-    edges = [edge_targets(teacher, (s.to(device), d.to(device), w.to(device)), config.temperature)
-             for s, d, w in signals.metapath_edges] if teacher is not None else []
     student = build_student(config, features.shape[1], data.num_classes).to(device)
     trained: nn.Module = student
     relation = None
-    if config.uses_relations:
+    if plan.embeddings:
         dims = {t: f.shape[1] for t, f in data.features.items() if t != data.target_type}
         encoders = HireEncoders(dims, config.hidden_dim).to(device)
         trained = nn.ModuleDict({"student": student, "encoders": encoders})  # encoders train, then are dropped
         relation = RelationLoss(data, signals, config, encoders, seed, device)
+    soft_loss = soft_label_loss(signals, plan, labels, train_idx, observed_idx, device) if plan.soft_labels else None
 
     def loss_fn() -> torch.Tensor:
         logits = student(features)
-        ce = F.cross_entropy(logits[train_idx], labels[train_idx])
-        if teacher is None:
-            return ce
-        loss = config.lambda_ce * ce + (1 - config.lambda_ce) * distillation_loss(
-            logits, teacher, config, observed_idx, reliable_idx, edges)
+        if soft_loss is None:
+            return F.cross_entropy(logits[train_idx], labels[train_idx])
+        loss = soft_loss(logits)
         if relation is not None:
             loss = loss + config.hire_beta * relation(student, features)
         return loss
@@ -151,3 +105,18 @@ def train_student(
     student.cpu()
     logits = predict_logits(student, data.target_features())
     return TrainedModel(model=student, logits=logits, fit=result, metrics=split_metrics(logits, data))
+
+
+def soft_label_loss(
+    signals: TeacherSignals, plan: StudentPlan, labels: torch.Tensor, train_idx: torch.Tensor,
+    observed_idx: torch.Tensor, device: torch.device,
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """student logits (N, C) -> lambda CE + (1 - lambda) times the method's soft-label term (see module doc)."""
+    config, tau = plan.config, plan.config.temperature
+    teacher = signals.logits.to(device)
+    if not plan.reliability:
+        return lambda logits: hg2m_loss(logits, teacher, labels, train_idx, observed_idx, config.lambda_ce, tau)
+    node_idx = torch.nonzero(signals.reliable).squeeze(1).to(device) if config.reliable_nodes else observed_idx
+    edges = [edge_targets(teacher, (s.to(device), d.to(device), w.to(device)), tau) for s, d, w in signals.metapath_edges]
+    return lambda logits: hg2m_plus_loss(logits, teacher, labels, train_idx, node_idx, edges, config.gamma,
+                                         len(observed_idx), config.lambda_ce, tau)

@@ -5,38 +5,20 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import dgl
-import pandas as pd
 import torch
 import torch.nn.functional as F
-from torch import nn
 from tqdm import tqdm
 
 from hg2m.config import GraphConfig, SamplingConfig, TeacherConfig
+from hg2m.contracts import RunSplit, TeacherRun
 from hg2m.data.graph import HeteroGraphData
-from hg2m.evaluate import score_logits
+from hg2m.evaluate import split_metrics
 from hg2m.inductive import observed_graph
 from hg2m.models import Teacher, TeacherOutput, build_teacher
 from hg2m.models.base import ids_by_type
-from hg2m.train import EpochCallback, FitResult, fit, seed_everything
-
-LOGIT_PREFIX = "logit_"
-
-
-@dataclass
-class TrainedModel:
-    """A trained model, its logits on every target node (N, C), its fit history and per-split metrics."""
-
-    model: nn.Module
-    logits: torch.Tensor
-    fit: FitResult
-    metrics: dict[str, dict[str, float]]
-
-
-def split_metrics(logits: torch.Tensor, data: HeteroGraphData) -> dict[str, dict[str, float]]:
-    return {name: score_logits(logits, data.labels, idx, data.num_classes) for name, idx in data.splits.items()}
+from hg2m.train import EpochCallback, TrainedModel, fit, seed_everything
 
 
 def train_teacher(
@@ -156,34 +138,24 @@ def predict_nodes(model: Teacher, data: HeteroGraphData, nodes: torch.Tensor, sa
     return infer(model, data, view).logits[nodes]
 
 
-def train_teacher_for_setting(
-    data: HeteroGraphData, hidden: torch.Tensor, config: TeacherConfig, graph_config: GraphConfig, seed: int,
-    device: torch.device, on_epoch: EpochCallback | None = None, metapaths: dict[str, list[str]] | None = None,
+def train_teacher_for_run(
+    data: HeteroGraphData, split: RunSplit, config: TeacherConfig, graph_config: GraphConfig, device: torch.device,
+    on_epoch: EpochCallback | None = None, metapaths: dict[str, list[str]] | None = None,
 ) -> TrainedModel:
-    """Train on the observed graph (hidden nodes' edges removed); the returned logits are the observed
-    graph's for observed nodes and the full graph's for hidden ones, which only evaluation reads."""
-    trained = train_teacher(observed_graph(data, hidden), config, graph_config, seed, device, on_epoch, metapaths)
-    if len(hidden):
+    """Train on the run's observed graph (held-out nodes' edges removed), seeded by the run; the returned
+    logits are the observed graph's for observed nodes and the full graph's for held-out ones, which only
+    evaluation reads."""
+    trained = train_teacher(observed_graph(data, split), config, graph_config, split.run.seed, device, on_epoch,
+                            metapaths)
+    if split.hidden:
+        hidden = split.hidden_ids()
         trained.logits[hidden] = predict_nodes(trained.model, data, hidden, config.sampling)
         trained.metrics = split_metrics(trained.logits, data)
     return trained
 
 
-def logits_to_frame(logits: torch.Tensor, observed: torch.Tensor) -> pd.DataFrame:
-    """(N, C) logits -> `id`, `observed` and one `logit_<c>` column per class: the soft-label contract."""
-    frame = pd.DataFrame(logits.numpy(), columns=[f"{LOGIT_PREFIX}{c}" for c in range(logits.shape[1])])
-    frame.insert(0, "observed", observed.numpy())
-    frame.insert(0, "id", range(len(frame)))
-    return frame
-
-
-def frame_to_observed(frame: pd.DataFrame) -> torch.Tensor:
-    """(N,) bool: the nodes whose soft labels a student may use."""
-    return torch.from_numpy(frame.sort_values("id")["observed"].to_numpy(dtype=bool).copy())
-
-
-def frame_to_logits(frame: pd.DataFrame) -> torch.Tensor:
-    """Inverse of logits_to_frame; rows are put back in id order."""
-    columns = [c for c in frame.columns if c.startswith(LOGIT_PREFIX)]
-    ordered = frame.sort_values("id")
-    return torch.tensor(ordered[columns].to_numpy(), dtype=torch.float32)
+def teacher_run(model: Teacher, data: HeteroGraphData, split: RunSplit, logits: torch.Tensor,
+                with_embeddings: bool) -> TeacherRun:
+    """The teacher artifact students read: soft labels, and (for HIRE) embeddings on the observed graph."""
+    embeddings = infer(model, observed_graph(data, split)).embeddings if with_embeddings else None
+    return TeacherRun(logits=logits, embeddings=embeddings)

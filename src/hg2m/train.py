@@ -24,6 +24,16 @@ class FitResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
+@dataclass
+class TrainedModel:
+    """A trained model, its logits on every target node (N, C), its fit history and per-split metrics."""
+
+    model: nn.Module
+    logits: torch.Tensor
+    fit: FitResult
+    metrics: dict[str, dict[str, float]]
+
+
 def seed_everything(seed: int) -> None:
     """Seed python, numpy, torch (and DGL's sampler, which draws from torch/numpy)."""
     random.seed(seed)

@@ -1,1 +1,1 @@
-"""distillation inputs: reliability scores and meta-path neighbour sets."""
+"""Distillation-input steps: capped meta-path neighbour pairs and per-run reliability scores."""

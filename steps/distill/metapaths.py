@@ -7,7 +7,7 @@ from zenml import log_metadata, step
 
 from hg2m.config import MetaPathConfig
 from hg2m.data.graph import HeteroGraphData
-from hg2m.distill.metapaths import metapath_neighbours, metapath_summary
+from hg2m.graphs.metapaths import metapath_neighbours, metapath_summary
 
 
 @step

@@ -1,1 +1,1 @@
-"""etl steps."""
+"""ETL steps: raw files -> snapshot -> validation -> graph, and each run's split of the target nodes."""

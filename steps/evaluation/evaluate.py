@@ -1,4 +1,4 @@
-"""Score teacher and students for every (setting, seed); log the results table to MLflow."""
+"""Score teacher and students for every run; log the results table to MLflow."""
 
 from typing import Annotated
 
@@ -8,34 +8,34 @@ from mlflow.tracking import MlflowClient
 from torch import nn
 from zenml import step
 
+from hg2m.contracts import RunSplit, StudentReport, TeacherRun
 from hg2m.data.graph import HeteroGraphData
-from hg2m.distill.signals import run_key
 from hg2m.evaluate import display_table, markdown_table, result_rows, score_parts, summary_table
-from hg2m.inductive import evaluation_parts, hidden_nodes
+from hg2m.inductive import evaluation_parts
 from hg2m.student import predict_logits
-from hg2m.teacher import frame_to_logits
 from steps.tracking import TRACKER, link_runs, parent_run_id
 
 
 @step(experiment_tracker=TRACKER)
 def evaluate(
-    graph: HeteroGraphData, runs: list[tuple[str, int]], held_out_fraction: float, teacher_name: str,
-    teacher_logits: list[pd.DataFrame], student_models: list[nn.ModuleDict], student_reports: list[dict],
+    graph: HeteroGraphData, held_out_fraction: float, teacher_name: str, splits: list[RunSplit],
+    teacher_runs: list[TeacherRun], student_models: list[nn.ModuleDict], student_reports: list[StudentReport],
 ) -> tuple[Annotated[pd.DataFrame, "results"], Annotated[pd.DataFrame, "summary"]]:
-    """Students are scored from their features alone (no graph), the teacher from its logits."""
+    """Students are scored from their features alone (no graph), the teacher from its logits.
+    `teacher_runs` is aligned with `splits`, `student_models` with `student_reports`."""
     link_runs()
     features = graph.target_features()
     rows = []
-    for index, (setting, seed) in enumerate(runs):
-        parts = evaluation_parts(graph, hidden_nodes(graph, setting, held_out_fraction, seed))
+    for split, teacher_run in zip(splits, teacher_runs, strict=True):
+        run, parts = split.run, evaluation_parts(graph, split)
 
         def scores(logits):
             return score_parts(logits, graph.labels, parts, graph.num_classes, held_out_fraction)
 
-        rows += result_rows(teacher_name, "teacher", setting, seed, scores(frame_to_logits(teacher_logits[index])))
+        rows += result_rows(teacher_name, "teacher", run.setting, run.seed, scores(teacher_run.logits))
         for models, report in zip(student_models, student_reports, strict=True):
-            logits = predict_logits(models[run_key(setting, seed)], features)
-            rows += result_rows(report["name"], report["method"], setting, seed, scores(logits))
+            logits = predict_logits(models[run.key], features)
+            rows += result_rows(report.name, report.method, run.setting, run.seed, scores(logits))
     results = pd.DataFrame(rows)
     summary = summary_table(results)
     log_tables(results, summary)

@@ -1,1 +1,1 @@
-"""training steps."""
+"""Training steps: the teacher per run, and each student over all runs."""

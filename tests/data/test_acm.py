@@ -12,7 +12,7 @@ from hg2m.data.graph import build_graph_data
 from hg2m.data.raw import load_raw_dataset
 from hg2m.data.snapshot import GraphSnapshot
 from hg2m.data.validation import validate_snapshot
-from hg2m.distill.metapaths import metapath_neighbours
+from hg2m.graphs.metapaths import metapath_neighbours
 
 # Counts stated in data/raw/acm/SOURCE.md.
 NODE_COUNTS = {"paper": 4019, "author": 7167, "subject": 60}

@@ -1,7 +1,7 @@
 import numpy as np
 import torch
-
 from conftest import AUTHOR_FEATURES, LABELS, PAPER_AUTHOR, PAPER_FEATURES
+
 from hg2m.config import GraphConfig
 from hg2m.data.graph import HeteroGraphData, build_graph_data
 

@@ -4,7 +4,41 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from hg2m.data.snapshot import MANIFEST_FILE, SnapshotError, content_hash, read_snapshot, write_snapshot
+from hg2m.data.snapshot import (
+    EDGE_COLUMNS,
+    LABELLED_SPLITS,
+    MANIFEST_FILE,
+    SNAPSHOT_COLUMNS,
+    SPLITS,
+    UNKNOWN_LABEL,
+    UNSPLIT,
+    SnapshotError,
+    content_hash,
+    node_columns,
+    read_snapshot,
+    write_snapshot,
+)
+
+
+def test_format_constants_keep_their_documented_values():
+    """The on-disk format (README): changing one of these would break the snapshots users have written."""
+    assert (LABELLED_SPLITS, UNSPLIT, SPLITS) == (("train", "val", "test"), "none", ("train", "val", "test", "none"))
+    assert UNKNOWN_LABEL == -1
+    assert {name: str(t) for name, t in SNAPSHOT_COLUMNS.items()} == {
+        "id": "int64", "feat": "list<item: float>", "feat_idx": "list<item: int32>", "feat_val": "list<item: float>",
+        "label": "int64", "split": "string", "src": "int64", "dst": "int64",
+    }
+
+
+def test_built_tables_have_the_declared_columns_and_types(tiny_snapshot):
+    manifest = tiny_snapshot.manifest
+    tables = [(t, node_columns(manifest.node_types[t].feature_format, t == manifest.target_type))
+              for t in tiny_snapshot.nodes]
+    for node_type, columns in tables:
+        assert tuple(tiny_snapshot.nodes[node_type].column_names) == columns
+    assert all(tuple(table.column_names) == EDGE_COLUMNS for table in tiny_snapshot.edges.values())
+    for table in [*tiny_snapshot.nodes.values(), *tiny_snapshot.edges.values()]:
+        assert all(table.schema.field(name).type == SNAPSHOT_COLUMNS[name] for name in table.column_names)
 
 
 def test_round_trip_keeps_tables_and_hash(tiny_snapshot, tmp_path):

@@ -8,8 +8,8 @@ from collections.abc import Callable
 import numpy as np
 import pyarrow as pa
 import pytest
-from _pytest.mark import ParameterSet
 import scipy.sparse as sp
+from _pytest.mark import ParameterSet
 
 from hg2m.data.snapshot import GraphSnapshot, RelationInfo, SnapshotManifest, edge_table, node_table, with_hash
 from hg2m.data.validation import SnapshotValidationError, validate_snapshot

@@ -8,10 +8,10 @@ from hg2m.config import GraphConfig
 from hg2m.data.graph import build_graph_data
 from hg2m.distill.hire import (
     HireEncoders,
+    log_relation_matrix,
     neighbour_types,
     pool_missing_types,
     relation_kd_loss,
-    relation_matrix,
     sample_type_neighbours,
 )
 from hg2m.models.inputs import gather_rows
@@ -66,6 +66,11 @@ def test_sample_type_neighbours_omits_empty_types(tiny_data):
     generator = torch.Generator().manual_seed(0)
     empty = sample_type_neighbours(tiny_data.graph, "author", torch.tensor([], dtype=torch.int64), etypes, 2, generator)
     assert empty == {}
+
+
+def relation_matrix(h_batch: torch.Tensor, h_nbrs: torch.Tensor, tau: float) -> torch.Tensor:
+    """(B, S) C = row-softmax(cos(h_batch, h_nbrs) / tau), from the log form the loss uses."""
+    return log_relation_matrix(h_batch, h_nbrs, tau).exp()
 
 
 def test_relation_matrix_hand_case():

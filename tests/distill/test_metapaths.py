@@ -10,12 +10,12 @@ from scipy.optimize import brentq
 from hg2m.config import CONFIG_DIR, DatasetConfig, GraphConfig, read_yaml
 from hg2m.data.graph import build_graph_data
 from hg2m.data.raw import load_raw_dataset
-from hg2m.distill.metapaths import (
-    LR_L2,
-    metapath_counts,
+from hg2m.distill.metapaths import LR_L2, reliable_metapath_edges
+from hg2m.graphs.metapaths import (
+    adjacency_chain,
+    chain_product,
     metapath_neighbours,
     metapath_summary,
-    reliable_metapath_edges,
     resolve_metapath,
 )
 
@@ -28,6 +28,11 @@ DBLP_CAP = 50
 @pytest.fixture
 def graph(tiny_snapshot) -> dgl.DGLGraph:
     return build_graph_data(tiny_snapshot, GraphConfig()).graph
+
+
+def metapath_counts(graph: dgl.DGLGraph, node_types: list[str]):
+    """(N_first, N_last) M_P[i, j] = number of path instances from i to j: the whole product, uncapped."""
+    return chain_product(adjacency_chain(graph, node_types))
 
 
 def pair_set(frame: pd.DataFrame) -> set[tuple[int, int]]:

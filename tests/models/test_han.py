@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from hg2m.config import GraphConfig, TeacherConfig
+from hg2m.config import GraphConfig, HANConfig
 from hg2m.data.graph import build_graph_data
 from hg2m.models import build_teacher
 from hg2m.models.han import SemanticAttention, metapath_graph
@@ -48,7 +48,7 @@ def test_semantic_attention_is_a_convex_combination_of_meta_paths():
 
 def test_han_refuses_the_typed_graph_and_missing_metapaths(tiny_snapshot):
     data = build_graph_data(tiny_snapshot, GraphConfig())
-    config = TeacherConfig(model="han", hidden_dim=4, num_heads=2)
+    config = HANConfig(hidden_dim=4, num_heads=2)
     model = build_teacher(config, data, GraphConfig(), APA)
     with pytest.raises(ValueError, match="graph_view"):
         model(data.graph, data.features)

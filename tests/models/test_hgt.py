@@ -2,7 +2,7 @@ import dgl
 import pytest
 import torch
 
-from hg2m.config import GraphConfig, TeacherConfig
+from hg2m.config import GraphConfig, HGTConfig
 from hg2m.data.graph import build_graph_data
 from hg2m.models import teacher_spec
 from hg2m.models.hgt import HGT, HGTLayer
@@ -11,7 +11,7 @@ from hg2m.models.hgt import HGT, HGTLayer
 def build(snapshot, layer_norm=True, **config):
     data = build_graph_data(snapshot, GraphConfig())
     spec = teacher_spec(data, GraphConfig(), {})
-    return data, HGT(spec, TeacherConfig(hidden_dim=4, num_heads=2, **config), layer_norm=layer_norm)
+    return data, HGT(spec, HGTConfig(hidden_dim=4, num_heads=2, **config), layer_norm=layer_norm)
 
 
 def incoming_attention_sums(graph, attention):

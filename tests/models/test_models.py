@@ -1,6 +1,6 @@
 import torch
 
-from hg2m.config import GraphConfig, TeacherConfig
+from hg2m.config import GraphConfig, RGCNConfig
 from hg2m.data.graph import build_graph_data
 from hg2m.models import build_teacher
 from hg2m.models.inputs import SparseAwareLinear
@@ -10,7 +10,7 @@ from hg2m.models.mlp import MLP
 def test_rgcn_forward_shapes_and_backward(tiny_snapshot):
     torch.manual_seed(0)
     data = build_graph_data(tiny_snapshot, GraphConfig(featureless_embedding_dim=4))
-    config = TeacherConfig(hidden_dim=8, num_layers=2, self_loop=True)
+    config = RGCNConfig(hidden_dim=8, num_layers=2, self_loop=True)
     model = build_teacher(config, data, GraphConfig(featureless_embedding_dim=4))
     out = model(model.graph_view(data.graph), data.features)
     assert out.logits.shape == (6, 2)
@@ -27,7 +27,7 @@ def test_rgcn_messages_follow_meta_path_a_p_a(tiny_snapshot):
     features changes author 0's logits (A-P-A), not author 2's."""
     torch.manual_seed(0)
     data = build_graph_data(tiny_snapshot, GraphConfig())
-    model = build_teacher(TeacherConfig(hidden_dim=8, dropout=0.0), data, GraphConfig()).eval()
+    model = build_teacher(RGCNConfig(hidden_dim=8, dropout=0.0), data, GraphConfig()).eval()
     before = model(model.graph_view(data.graph), data.features).logits
     features = dict(data.features)
     features["author"] = data.features["author"].clone()
@@ -64,7 +64,7 @@ def test_rgcn_without_self_loop_reaches_target_along_two_hop_paths_only(tiny_sna
     """The reference RGCN (no W_0): 2-layer author logits see A-P-A and V-P-A paths, not paper inputs."""
     torch.manual_seed(0)
     data = build_graph_data(tiny_snapshot, GraphConfig())
-    model = build_teacher(TeacherConfig(hidden_dim=8, self_loop=False), data, GraphConfig())
+    model = build_teacher(RGCNConfig(hidden_dim=8, self_loop=False), data, GraphConfig())
     model(model.graph_view(data.graph), data.features).logits.sum().backward()
     assert model.inputs.project["author"].weight.grad.abs().sum() > 0
     assert model.inputs.embed["venue"].weight.grad.abs().sum() > 0

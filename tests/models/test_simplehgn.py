@@ -2,7 +2,7 @@ import dgl
 import pytest
 import torch
 
-from hg2m.config import GraphConfig, TeacherConfig
+from hg2m.config import GraphConfig, SimpleHGNConfig
 from hg2m.data.graph import build_graph_data
 from hg2m.models import teacher_spec
 from hg2m.models.attention import edge_softmax_across_relations
@@ -11,7 +11,7 @@ from hg2m.models.simplehgn import SimpleHGN, SimpleHGNLayer
 
 def build(snapshot, **config):
     data = build_graph_data(snapshot, GraphConfig())
-    model = SimpleHGN(teacher_spec(data, GraphConfig(), {}), TeacherConfig(hidden_dim=4, num_heads=2, **config))
+    model = SimpleHGN(teacher_spec(data, GraphConfig(), {}), SimpleHGNConfig(hidden_dim=4, num_heads=2, **config))
     return data, model
 
 
@@ -80,7 +80,7 @@ def test_identical_neighbours_get_uniform_attention():
     torch.manual_seed(0)
     etype = ("paper", "writes", "author")
     g = dgl.heterograph({etype: ([0, 1, 2], [0, 0, 0])}, num_nodes_dict={"author": 1, "paper": 3})
-    layer = SimpleHGNLayer(5, TeacherConfig(hidden_dim=4, num_heads=2), [etype]).eval()
+    layer = SimpleHGNLayer(5, SimpleHGNConfig(hidden_dim=4, num_heads=2), [etype]).eval()
     h = {"author": torch.randn(1, 5), "paper": torch.randn(1, 5).repeat(3, 1)}
     out, attention = layer(g, h)
     torch.testing.assert_close(attention[etype][1], torch.full((3, 2), 1 / 3))

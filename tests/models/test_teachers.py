@@ -1,20 +1,29 @@
 """The shared teacher contract, checked for every registered teacher on the tiny graph."""
 
+from typing import get_type_hints
+
 import dgl
 import pytest
 import torch
 
-from hg2m.config import GraphConfig, SamplingConfig, TeacherConfig
+from hg2m.config import TEACHER_NAMES, GraphConfig, RGCNConfig, SamplingConfig, TeacherConfig, teacher_config
 from hg2m.data.graph import build_graph_data
 from hg2m.models import TEACHERS, build_teacher
 from hg2m.models.base import ids_by_type
 from hg2m.teacher import sampled_inference, train_teacher
 
 METAPATHS = {"APA": ["author", "paper", "author"], "APVPA": ["author", "paper", "venue", "paper", "author"]}
+SMALL = {"rgcn": {}, "han": {"num_heads": 2}, "simplehgn": {"num_heads": 2, "edge_dim": 4}, "hgt": {"num_heads": 2}}
 
 
 def small_config(name: str, **extra) -> TeacherConfig:
-    return TeacherConfig(model=name, hidden_dim=8, num_heads=2, edge_dim=4, dropout=0.0, **extra)
+    return teacher_config({"model": name, "hidden_dim": 8, "dropout": 0.0, **SMALL[name], **extra})
+
+
+def test_every_teacher_name_has_a_model_that_takes_its_config_class():
+    assert tuple(TEACHERS) == TEACHER_NAMES
+    for name in TEACHER_NAMES:
+        assert get_type_hints(TEACHERS[name].__init__)["config"] is type(small_config(name))
 
 
 @pytest.fixture
@@ -63,7 +72,7 @@ def test_training_on_sampled_mini_batches(name, data):
 
 def test_fanouts_must_match_the_layers():
     with pytest.raises(ValueError, match="one fanout per layer"):
-        TeacherConfig(num_layers=2, sampling=SamplingConfig(enabled=True, fanouts=[5]))
+        RGCNConfig(num_layers=2, sampling=SamplingConfig(enabled=True, fanouts=[5]))
 
 
 @pytest.mark.parametrize("name", ["rgcn", "hgt", "simplehgn"])
@@ -81,6 +90,6 @@ def test_batched_sampled_inference_keeps_the_order_of_the_nodes(name, data):
 
 def test_inference_fanouts_must_match_the_layers_too():
     with pytest.raises(ValueError, match="inference_fanouts has 3 entries"):
-        TeacherConfig(num_layers=2, sampling=SamplingConfig(enabled=True, inference_fanouts=[5, 5, 5]))
+        RGCNConfig(num_layers=2, sampling=SamplingConfig(enabled=True, inference_fanouts=[5, 5, 5]))
     assert SamplingConfig(fanouts=[3, 4]).predict_fanouts == [3, 4]
     assert SamplingConfig(fanouts=[3, 4], inference_fanouts=[-1, -1]).predict_fanouts == [-1, -1]

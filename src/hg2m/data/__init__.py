@@ -1,1 +1,2 @@
-"""Raw loaders, the Parquet snapshot format, its validation, and DGL graph building."""
+"""Data: raw loaders (`raw/`), the Parquet snapshot format and its column schema (`snapshot`), its Great
+Expectations validation (`validation`), DGL graph building (`graph`), growing and synthetic snapshots."""

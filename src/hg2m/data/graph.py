@@ -12,7 +12,17 @@ import pyarrow as pa
 import torch
 
 from hg2m.config import GraphConfig
-from hg2m.data.snapshot import GraphSnapshot
+from hg2m.data.snapshot import (
+    DST_COLUMN,
+    FEAT_COLUMN,
+    FEAT_IDX_COLUMN,
+    FEAT_VAL_COLUMN,
+    LABEL_COLUMN,
+    LABELLED_SPLITS,
+    SPLIT_COLUMN,
+    SRC_COLUMN,
+    GraphSnapshot,
+)
 
 GRAPH_FILE = "graph.bin"
 TENSORS_FILE = "tensors.pt"
@@ -25,8 +35,8 @@ class HeteroGraphData:
     """A heterograph plus what training needs.
 
     features: per node type with features, a dense (N_t, D_t) float tensor or a sparse COO one.
-    labels: (N,) int64 for the target type, -1 where unknown.
-    splits: name -> int64 index tensor into the target type (train, val, test).
+    labels: (N,) int64 for the target type, UNKNOWN_LABEL where unknown.
+    splits: name -> int64 index tensor into the target type, one per LABELLED_SPLITS name.
     """
 
     graph: dgl.DGLGraph
@@ -85,9 +95,10 @@ def node_features(snapshot: GraphSnapshot) -> dict[str, torch.Tensor]:
     for node_type, info in snapshot.manifest.node_types.items():
         table = snapshot.nodes[node_type]
         if info.feature_format == "dense":
-            features[node_type] = dense_features(table.column("feat"), info.feature_dim)
+            features[node_type] = dense_features(table.column(FEAT_COLUMN), info.feature_dim)
         elif info.feature_format == "sparse":
-            features[node_type] = sparse_features(table.column("feat_idx"), table.column("feat_val"), info.feature_dim)
+            idx, val = table.column(FEAT_IDX_COLUMN), table.column(FEAT_VAL_COLUMN)
+            features[node_type] = sparse_features(idx, val, info.feature_dim)
     return features
 
 
@@ -97,8 +108,8 @@ def build_heterograph(snapshot: GraphSnapshot, add_reverse_edges: bool) -> dgl.D
     data = {}
     for rel in manifest.relations:
         table = snapshot.edges[rel.name]
-        src = torch.from_numpy(table.column("src").to_numpy().copy())
-        dst = torch.from_numpy(table.column("dst").to_numpy().copy())
+        src = torch.from_numpy(table.column(SRC_COLUMN).to_numpy().copy())
+        dst = torch.from_numpy(table.column(DST_COLUMN).to_numpy().copy())
         data[(rel.src_type, rel.name, rel.dst_type)] = (src, dst)
         if add_reverse_edges:
             data[(rel.dst_type, REVERSE_PREFIX + rel.name, rel.src_type)] = (dst, src)
@@ -107,7 +118,7 @@ def build_heterograph(snapshot: GraphSnapshot, add_reverse_edges: bool) -> dgl.D
 
 
 def split_indices(split: np.ndarray) -> dict[str, torch.Tensor]:
-    return {name: torch.from_numpy(np.flatnonzero(split == name)) for name in ("train", "val", "test")}
+    return {name: torch.from_numpy(np.flatnonzero(split == name)) for name in LABELLED_SPLITS}
 
 
 def build_graph_data(snapshot: GraphSnapshot, config: GraphConfig) -> HeteroGraphData:
@@ -116,8 +127,8 @@ def build_graph_data(snapshot: GraphSnapshot, config: GraphConfig) -> HeteroGrap
     return HeteroGraphData(
         graph=build_heterograph(snapshot, config.add_reverse_edges),
         features=node_features(snapshot),
-        labels=torch.from_numpy(target.column("label").to_numpy().copy()),
-        splits=split_indices(np.asarray(target.column("split").to_pylist(), dtype=object)),
+        labels=torch.from_numpy(target.column(LABEL_COLUMN).to_numpy().copy()),
+        splits=split_indices(np.asarray(target.column(SPLIT_COLUMN).to_pylist(), dtype=object)),
         target_type=snapshot.manifest.target_type,
         num_classes=snapshot.manifest.num_classes,
         snapshot_hash=snapshot.manifest.content_hash,

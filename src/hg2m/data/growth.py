@@ -15,9 +15,17 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from hg2m.data.snapshot import GraphSnapshot, RelationInfo, with_hash, write_snapshot
-
-LABELLED_SPLITS = ("train", "val", "test")
+from hg2m.data.snapshot import (
+    DST_COLUMN,
+    ID_COLUMN,
+    LABELLED_SPLITS,
+    SPLIT_COLUMN,
+    SRC_COLUMN,
+    GraphSnapshot,
+    RelationInfo,
+    with_hash,
+    write_snapshot,
+)
 
 
 def grow_subset(snapshot: GraphSnapshot, fraction: float) -> GraphSnapshot:
@@ -79,19 +87,20 @@ def _check_fraction(fraction: float) -> None:
 def _prefix_rows(table: pa.Table, keep: int) -> pa.Table:
     """The rows with id < keep. Filtering on the id (not the row position) stays right even if a
     snapshot stores its rows out of id order; Arrow keeps every column's type (dense or sparse)."""
-    return table.filter(pc.less(table.column("id"), keep))
+    return table.filter(pc.less(table.column(ID_COLUMN), keep))
 
 
 def _relation_subset(table: pa.Table, relation: RelationInfo, kept: dict[str, int]) -> tuple[RelationInfo, pa.Table]:
     """The relation's edges whose both endpoints are kept, in their original order."""
-    mask = pc.and_(pc.less(table.column("src"), kept[relation.src_type]), pc.less(table.column("dst"), kept[relation.dst_type]))
+    mask = pc.and_(pc.less(table.column(SRC_COLUMN), kept[relation.src_type]),
+                   pc.less(table.column(DST_COLUMN), kept[relation.dst_type]))
     edges = table.filter(mask)
     return relation.model_copy(update={"num_edges": len(edges)}), edges
 
 
 def _check_splits(target: pa.Table, target_type: str, fraction: float) -> None:
-    """A subset must stay trainable and evaluable: non-empty train, val and test on the target type."""
-    counts = Counter(target.column("split").to_pylist()) if "split" in target.column_names else Counter()
+    """A subset must stay trainable and evaluable: every labelled split non-empty on the target type."""
+    counts = Counter(target.column(SPLIT_COLUMN).to_pylist()) if SPLIT_COLUMN in target.column_names else Counter()
     empty = [split for split in LABELLED_SPLITS if counts[split] == 0]
     if empty:
         raise ValueError(

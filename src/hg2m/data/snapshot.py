@@ -3,12 +3,13 @@
 Layout of a snapshot folder (documented in the README, and the format users bring their graphs in):
 
     manifest.json                  SnapshotManifest below
-    nodes/<node_type>.parquet      id (int64, 0..count-1), then features, then label/split on the target
-    edges/<relation>.parquet       src, dst (int64 ids of the relation's source and destination types)
+    nodes/<node_type>.parquet      the id column, then the features, then label and split on the target type
+    edges/<relation>.parquet       the EDGE_COLUMNS: ids of the relation's source and destination nodes
 
-Features are either dense (`feat`: list<float32> of length feature_dim) or sparse (`feat_idx`:
-list<int32>, `feat_val`: list<float32>), as the manifest says per node type; a type may have none.
-The target type has `label` (int64, -1 = unknown) and `split` (string: train, val, test or none).
+The columns and their Arrow types are SNAPSHOT_COLUMNS below; which of them a table has is
+node_columns() / EDGE_COLUMNS. Ids run 0..count-1 per node type. Features are dense or sparse, as the
+manifest says per node type (FEATURE_COLUMNS), and a type may have none. On the target type, labels
+are 0..num_classes-1 or UNKNOWN_LABEL, and every node is in one of SPLITS: LABELLED_SPLITS, or UNSPLIT.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -26,14 +27,49 @@ import pyarrow.parquet as pq
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field
 
+T = TypeVar("T")
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
-SPLITS = ("train", "val", "test", "none")
 FeatureFormat = Literal["dense", "sparse", "none"]
+
+# Split names of the target type's split column, and its label for a node without a known class.
+LABELLED_SPLITS = ("train", "val", "test")
+UNSPLIT = "none"  # nodes in no split (their label may still be known)
+SPLITS = (*LABELLED_SPLITS, UNSPLIT)
+UNKNOWN_LABEL = -1
+
+# Column names, and every column's Arrow type (the one place the table schema is stated).
+ID_COLUMN = "id"
+FEAT_COLUMN = "feat"  # dense features: feature_dim values per node
+FEAT_IDX_COLUMN, FEAT_VAL_COLUMN = "feat_idx", "feat_val"  # sparse features: indices and their values
+LABEL_COLUMN, SPLIT_COLUMN = "label", "split"  # target type only
+SRC_COLUMN, DST_COLUMN = "src", "dst"
+SNAPSHOT_COLUMNS: dict[str, pa.DataType] = {
+    ID_COLUMN: pa.int64(),
+    FEAT_COLUMN: pa.list_(pa.float32()),
+    FEAT_IDX_COLUMN: pa.list_(pa.int32()),
+    FEAT_VAL_COLUMN: pa.list_(pa.float32()),
+    LABEL_COLUMN: pa.int64(),
+    SPLIT_COLUMN: pa.string(),
+    SRC_COLUMN: pa.int64(),
+    DST_COLUMN: pa.int64(),
+}
+FEATURE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "none": (),
+    "dense": (FEAT_COLUMN,),
+    "sparse": (FEAT_IDX_COLUMN, FEAT_VAL_COLUMN),
+}
+TARGET_COLUMNS = (LABEL_COLUMN, SPLIT_COLUMN)
+EDGE_COLUMNS = (SRC_COLUMN, DST_COLUMN)
 
 
 class SnapshotError(ValueError):
     """A snapshot folder cannot be read: missing files, a bad manifest or a wrong hash."""
+
+
+def node_columns(feature_format: FeatureFormat, is_target: bool) -> tuple[str, ...]:
+    """The columns of a node table, in order: id, the features, and on the target type label and split."""
+    return (ID_COLUMN, *FEATURE_COLUMNS[feature_format], *(TARGET_COLUMNS if is_target else ()))
 
 
 class NodeTypeInfo(BaseModel):
@@ -83,12 +119,19 @@ class GraphSnapshot:
     def target_table(self) -> pa.Table:
         return self.nodes[self.manifest.target_type]
 
+    def save(self, folder: Path) -> None:
+        write_snapshot(self, folder)
+
+    @classmethod
+    def load(cls, folder: Path) -> "GraphSnapshot":
+        return read_snapshot(folder)
+
 
 def dense_feature_column(features: np.ndarray) -> pa.Array:
     """(N, D) array -> list<float32> column."""
     features = np.ascontiguousarray(features, dtype=np.float32)
     n, d = features.shape
-    return pa.FixedSizeListArray.from_arrays(pa.array(features.reshape(-1)), d).cast(pa.list_(pa.float32()))
+    return pa.FixedSizeListArray.from_arrays(pa.array(features.reshape(-1)), d).cast(SNAPSHOT_COLUMNS[FEAT_COLUMN])
 
 
 def sparse_feature_columns(features: sp.spmatrix) -> tuple[pa.Array, pa.Array]:
@@ -98,7 +141,7 @@ def sparse_feature_columns(features: sp.spmatrix) -> tuple[pa.Array, pa.Array]:
     offsets = pa.array(csr.indptr.astype(np.int32))
     idx = pa.ListArray.from_arrays(offsets, pa.array(csr.indices.astype(np.int32)))
     val = pa.ListArray.from_arrays(offsets, pa.array(csr.data.astype(np.float32)))
-    return idx, val
+    return idx.cast(SNAPSHOT_COLUMNS[FEAT_IDX_COLUMN]), val.cast(SNAPSHOT_COLUMNS[FEAT_VAL_COLUMN])
 
 
 def node_table(
@@ -108,23 +151,40 @@ def node_table(
     split: np.ndarray | None = None,
 ) -> tuple[pa.Table, NodeTypeInfo]:
     """Build one node type's table and its manifest entry."""
-    columns: dict[str, pa.Array] = {"id": pa.array(np.arange(count, dtype=np.int64))}
+    columns: dict[str, pa.Array] = {ID_COLUMN: id_array(np.arange(count))}
     info = NodeTypeInfo(count=count)
     if features is not None and sp.issparse(features):
-        columns["feat_idx"], columns["feat_val"] = sparse_feature_columns(features)
+        columns[FEAT_IDX_COLUMN], columns[FEAT_VAL_COLUMN] = sparse_feature_columns(features)
         info = NodeTypeInfo(count=count, feature_format="sparse", feature_dim=features.shape[1])
     elif features is not None:
-        columns["feat"] = dense_feature_column(features)
+        columns[FEAT_COLUMN] = dense_feature_column(features)
         info = NodeTypeInfo(count=count, feature_format="dense", feature_dim=features.shape[1])
     if labels is not None:
-        columns["label"] = pa.array(np.asarray(labels, dtype=np.int64))
+        columns[LABEL_COLUMN] = label_array(labels)
     if split is not None:
-        columns["split"] = pa.array(np.asarray(split, dtype=object), type=pa.string())
+        columns[SPLIT_COLUMN] = split_array(split)
     return pa.table(columns), info
 
 
+def id_array(ids: np.ndarray) -> pa.Array:
+    return pa.array(np.asarray(ids, dtype=np.int64), type=SNAPSHOT_COLUMNS[ID_COLUMN])
+
+
+def label_array(labels: np.ndarray) -> pa.Array:
+    """Class per node, UNKNOWN_LABEL where unknown."""
+    return pa.array(np.asarray(labels, dtype=np.int64), type=SNAPSHOT_COLUMNS[LABEL_COLUMN])
+
+
+def split_array(split: np.ndarray) -> pa.Array:
+    """One of SPLITS per node."""
+    return pa.array(np.asarray(split, dtype=object), type=SNAPSHOT_COLUMNS[SPLIT_COLUMN])
+
+
 def edge_table(src: np.ndarray, dst: np.ndarray) -> pa.Table:
-    return pa.table({"src": np.asarray(src, dtype=np.int64), "dst": np.asarray(dst, dtype=np.int64)})
+    return pa.table({
+        SRC_COLUMN: pa.array(np.asarray(src, dtype=np.int64), type=SNAPSHOT_COLUMNS[SRC_COLUMN]),
+        DST_COLUMN: pa.array(np.asarray(dst, dtype=np.int64), type=SNAPSHOT_COLUMNS[DST_COLUMN]),
+    })
 
 
 def write_parquet(table: pa.Table, path: Path) -> None:
@@ -165,7 +225,8 @@ def folder_content_hash(manifest: SnapshotManifest, folder: Path) -> str:
     def reader(path: Path) -> Callable[[str], pa.ChunkedArray]:
         return lambda name: pq.read_table(path, columns=[name]).column(0)
 
-    tables = ((rel, pq.read_schema(folder / rel).names, reader(folder / rel)) for rel in manifest_table_paths(manifest))
+    tables = ((rel, read_parquet(folder / rel, pq.read_schema).names, reader(folder / rel))
+              for rel in manifest_table_paths(manifest))
     return _digest_tables(manifest, tables)
 
 
@@ -217,27 +278,44 @@ def read_manifest(folder: Path) -> SnapshotManifest:
         raise SnapshotError(f"{path}: invalid manifest: {err}") from err
 
 
-def read_table(path: Path) -> pa.Table:
+def read_parquet(path: Path, read: Callable[[Path], T] = pq.read_table) -> T:
+    """`read(path)` (a table by default, or e.g. `pq.read_schema`), with a SnapshotError naming the file when
+    it is missing or not Parquet."""
     if not path.is_file():
         raise SnapshotError(f"{path}: missing (the manifest lists it)")
     try:
-        return pq.read_table(path)
+        return read(path)
     except (pa.ArrowException, OSError) as err:
         raise SnapshotError(f"{path}: not a readable Parquet file: {err}") from err
+
+
+def checked_hash(folder: Path, manifest: SnapshotManifest, computed: str) -> str:
+    """`computed`, the hash of the folder's tables, if the manifest carries no hash or the same one."""
+    if manifest.content_hash and computed != manifest.content_hash:
+        raise SnapshotError(
+            f"{folder / MANIFEST_FILE}: content_hash {manifest.content_hash[:12]}... does not match the "
+            "tables in the folder (a file was changed after the snapshot was written)"
+        )
+    return computed
 
 
 def read_snapshot(folder: Path, verify_hash: bool = True) -> GraphSnapshot:
     """Read a snapshot folder; if the manifest carries a content hash, check the tables against it."""
     folder = Path(folder)
     manifest = read_manifest(folder)
-    nodes = {t: read_table(folder / "nodes" / f"{t}.parquet") for t in manifest.node_types}
-    edges = {r.name: read_table(folder / "edges" / f"{r.name}.parquet") for r in manifest.relations}
+    nodes = {t: read_parquet(folder / "nodes" / f"{t}.parquet") for t in manifest.node_types}
+    edges = {r.name: read_parquet(folder / "edges" / f"{r.name}.parquet") for r in manifest.relations}
     snapshot = GraphSnapshot(manifest=manifest, nodes=nodes, edges=edges)
     if not manifest.content_hash:
         return with_hash(snapshot)
-    if verify_hash and content_hash(snapshot) != manifest.content_hash:
-        raise SnapshotError(
-            f"{folder / MANIFEST_FILE}: content_hash {manifest.content_hash[:12]}... does not match the "
-            "tables in the folder (a file was changed after the snapshot was written)"
-        )
+    if verify_hash:
+        checked_hash(folder, manifest, content_hash(snapshot))
     return snapshot
+
+
+def verified_content_hash(folder: Path) -> str:
+    """The content hash of the snapshot in `folder`, computed from its tables one column at a time and checked
+    against its manifest's: the snapshot's identity, known without loading it whole."""
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    return checked_hash(folder, manifest, folder_content_hash(manifest, folder))

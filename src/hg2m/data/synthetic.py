@@ -22,13 +22,24 @@ import pyarrow.parquet as pq
 
 from hg2m.config import SyntheticGraphConfig
 from hg2m.data.snapshot import (
+    FEAT_COLUMN,
+    ID_COLUMN,
+    LABEL_COLUMN,
+    LABELLED_SPLITS,
     MANIFEST_FILE,
+    SPLIT_COLUMN,
+    SPLITS,
+    UNKNOWN_LABEL,
+    UNSPLIT,
     NodeTypeInfo,
     RelationInfo,
     SnapshotManifest,
     dense_feature_column,
     edge_table,
     folder_content_hash,
+    id_array,
+    label_array,
+    split_array,
 )
 
 TARGET = "paper"
@@ -39,8 +50,9 @@ RELATIONS = [
     ("affiliated_with", "author", "institute"),
     ("has_topic", "paper", "field"),
 ]
-SPLIT_NAMES = np.array(["train", "val", "test", "none"], dtype=object)
-UNKNOWN_LABEL = -1
+SPLIT_NAMES = np.array(SPLITS, dtype=object)  # a paper's split is stored as its index in here
+TRAIN_CODE, VAL_CODE, TEST_CODE = (SPLITS.index(name) for name in LABELLED_SPLITS)
+UNSPLIT_CODE = SPLITS.index(UNSPLIT)
 PARTIAL_SUFFIX = ".partial"
 
 ProgressCallback = Callable[[str, int, int], None]  # (node type, nodes done, nodes in all)
@@ -116,11 +128,11 @@ def plan_graph(config: SyntheticGraphConfig, rng: np.random.Generator) -> GraphP
     prior /= prior.sum()
     labels = rng.choice(classes, size=counts["paper"], p=prior)
     home = {t: rng.choice(classes, size=counts[t], p=prior) for t in ("author", "field")}
-    split = np.full(counts["paper"], 3, dtype=np.int8)
+    split = np.full(counts["paper"], UNSPLIT_CODE, dtype=np.int8)
     chosen = rng.permutation(counts["paper"])[: config.train + config.val + config.test]
-    split[chosen[: config.train]] = 0
-    split[chosen[config.train : config.train + config.val]] = 1
-    split[chosen[config.train + config.val :]] = 2
+    split[chosen[: config.train]] = TRAIN_CODE
+    split[chosen[config.train : config.train + config.val]] = VAL_CODE
+    split[chosen[config.train + config.val :]] = TEST_CODE
     exponent = config.popularity_exponent
     pools = {
         "paper": PopularityPool.build(rng, labels, classes, exponent),
@@ -156,10 +168,10 @@ def paper_chunk(
     features = noisy(rng, plan.centroids["paper"][labels, cluster], config.feature_noise)
     split = plan.split[ids]
     table = pa.table({
-        "id": pa.array(ids, pa.int64()),
-        "feat": dense_feature_column(features),
-        "label": pa.array(np.where(split < 3, labels, UNKNOWN_LABEL), pa.int64()),
-        "split": pa.array(SPLIT_NAMES[split], pa.string()),
+        ID_COLUMN: id_array(ids),
+        FEAT_COLUMN: dense_feature_column(features),
+        LABEL_COLUMN: label_array(np.where(split != UNSPLIT_CODE, labels, UNKNOWN_LABEL)),
+        SPLIT_COLUMN: split_array(SPLIT_NAMES[split]),
     })
     citations = np.minimum(rng.zipf(config.citation_exponent, size=len(ids)), config.max_citations)
     authors = 1 + rng.poisson(config.mean_extra_authors, size=len(ids))
@@ -178,10 +190,10 @@ def side_chunk(
     config: SyntheticGraphConfig, plan: GraphPlan, rng: np.random.Generator, node_type: str, ids: np.ndarray
 ) -> tuple[pa.Table, dict[str, tuple[np.ndarray, np.ndarray]]]:
     """Authors, fields or institutes `ids`: node rows, and for authors their one affiliation each."""
-    columns = {"id": pa.array(ids, pa.int64())}
+    columns = {ID_COLUMN: id_array(ids)}
     if node_type in plan.centroids:
         centres = plan.centroids[node_type][plan.home[node_type][ids]]
-        columns["feat"] = dense_feature_column(noisy(rng, centres, config.feature_noise))
+        columns[FEAT_COLUMN] = dense_feature_column(noisy(rng, centres, config.feature_noise))
     edges = {}
     if node_type == "author":
         institutes = plan.pools["institute"].draw(rng, np.zeros(len(ids), np.int64), 1.0)

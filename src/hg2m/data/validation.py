@@ -4,7 +4,8 @@ Every table is checked as two small pandas frames (GE batches), so list columns 
 into pandas objects:
 
 * `schema`: one row per column, its name and Arrow type (lists as `list<value type>`), for the
-  exact column set and each expected column's type;
+  exact column set and each expected column's type (both from `hg2m.data.snapshot`: `node_columns`,
+  `EDGE_COLUMNS` and `SNAPSHOT_COLUMNS`);
 * `rows`: the scalar columns (id, label, split, src, dst) plus per-row scalars derived from the
   list columns with pyarrow/numpy (`feat.length`, `feat.nonfinite`, `feat_idx.min`, ...).
 
@@ -14,61 +15,66 @@ then raised together as one SnapshotValidationError.
 
 Speed: GE's cost is almost all per-expectation overhead, so suites run with the cheap
 BOOLEAN_ONLY result format, and only the failed expectations are re-run with SUMMARY for details.
+
+GE logs hundreds of INFO lines unless its logger is quieted: `hg2m.environment.configure_environment()`
+does that, and every entry point calls it before this module is imported.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
-logging.getLogger("great_expectations").setLevel(logging.WARNING)  # before importing gx
+import great_expectations as gx
+import great_expectations.expectations as gxe
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from great_expectations.core.batch_definition import BatchDefinition
+from great_expectations.data_context.types.base import ProgressBarsConfig
+from great_expectations.expectations.expectation import Expectation
+from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
-import great_expectations as gx  # noqa: E402
-import great_expectations.expectations as gxe  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pyarrow as pa  # noqa: E402
-import pyarrow.compute as pc  # noqa: E402
-from great_expectations.core.batch_definition import BatchDefinition  # noqa: E402
-from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
-from great_expectations.expectations.expectation import Expectation  # noqa: E402
-from great_expectations.expectations.expectation_configuration import ExpectationConfiguration  # noqa: E402
-
-from hg2m.data.snapshot import (  # noqa: E402
+from hg2m.data.snapshot import (
+    EDGE_COLUMNS,
+    FEAT_COLUMN,
+    FEAT_IDX_COLUMN,
+    FEAT_VAL_COLUMN,
+    FEATURE_COLUMNS,
+    ID_COLUMN,
+    LABEL_COLUMN,
+    LABELLED_SPLITS,
     MANIFEST_FILE,
+    SNAPSHOT_COLUMNS,
+    SPLIT_COLUMN,
     SPLITS,
+    UNKNOWN_LABEL,
     GraphSnapshot,
     NodeTypeInfo,
     RelationInfo,
     SnapshotManifest,
     manifest_table_paths,
+    node_columns,
 )
 
-LABELLED_SPLITS = ("train", "val", "test")
-UNKNOWN_LABEL = -1
 NULL_LIST_LENGTH = -1  # derived `<list column>.length` of a null row, so length checks also catch nulls
 NULL_INDEX = -1  # a null inside feat_idx counts as this index, so the range check catches it
 SCHEMA_FRAME, ROWS_FRAME, MANIFEST_FRAME = "schema", "rows", "manifest"
 FAST_RESULT_FORMAT, DETAIL_RESULT_FORMAT = "BOOLEAN_ONLY", "SUMMARY"
 MAX_SHOWN_VALUES = 5  # unexpected values quoted per failure in the error message
 HIDDEN_KWARGS = ("batch_id", "column", "result_format", "ignore_row_if")
+LABELLED = f"{LABEL_COLUMN}.labelled"  # derived: the label on labelled splits only
 
-# Arrow type name (lists normalised to list<value type>) each column must have.
-COLUMN_TYPES = {
-    "id": "int64",
-    "feat": "list<float>",
-    "feat_idx": "list<int32>",
-    "feat_val": "list<float>",
-    "label": "int64",
-    "split": "string",
-    "src": "int64",
-    "dst": "int64",
-}
-FEATURE_COLUMNS = {"none": (), "dense": ("feat",), "sparse": ("feat_idx", "feat_val")}
-TARGET_COLUMNS = ("label", "split")
-EDGE_COLUMNS = ("src", "dst")
+
+def _type_name(data_type: pa.DataType) -> str:
+    """Arrow type name, with lists as list<value type> (Parquet renames the list's child field)."""
+    return f"list<{data_type.value_type}>" if pa.types.is_list(data_type) else str(data_type)
+
+
+# Arrow type name (lists normalised to list<value type>) each column must have: the snapshot's schema.
+COLUMN_TYPES = {name: _type_name(data_type) for name, data_type in SNAPSHOT_COLUMNS.items()}
 
 Failure = dict[str, Any]
 Check = tuple[str, pd.DataFrame, list[Expectation]]  # (frame name, frame, expectations)
@@ -237,7 +243,7 @@ def _count(manifest: SnapshotManifest, node_type: str) -> int | None:
 
 def _node_checks(table: pa.Table, info: NodeTypeInfo, is_target: bool, manifest: SnapshotManifest) -> list[Check]:
     """Schema, row count, id range/uniqueness, features, and label/split on the target type."""
-    expected = ("id", *FEATURE_COLUMNS[info.feature_format], *(TARGET_COLUMNS if is_target else ()))
+    expected = node_columns(info.feature_format, is_target)
     rows = _rows_frame(table)
     exps = [gxe.ExpectTableRowCountToEqual(value=info.count), *_id_expectations(rows, info.count)]
     exps += _feature_expectations(rows, info)
@@ -273,11 +279,6 @@ def _schema_check(table: pa.Table, expected: tuple[str, ...]) -> Check:
     return SCHEMA_FRAME, frame, exps
 
 
-def _type_name(data_type: pa.DataType) -> str:
-    """Arrow type name, with lists as list<value type> (Parquet renames the list's child field)."""
-    return f"list<{data_type.value_type}>" if pa.types.is_list(data_type) else str(data_type)
-
-
 def _not_null_between(column: str, low: int, high: int | None) -> list[Expectation]:
     """Not null, and within [low, high] unless high is unknown; an empty range (0 nodes) admits no value."""
     exps: list[Expectation] = [gxe.ExpectColumnValuesToNotBeNull(column=column)]
@@ -291,40 +292,41 @@ def _not_null_between(column: str, low: int, high: int | None) -> list[Expectati
 def _id_expectations(rows: pd.DataFrame, count: int) -> list[Expectation]:
     """Ids are a permutation of 0..count-1 (together with the row count check)."""
     # Unique ids also make train/val/test disjoint: each node is one row with one split value.
-    if "id" not in rows:
+    if ID_COLUMN not in rows:
         return []
-    return [*_not_null_between("id", 0, count - 1), gxe.ExpectColumnValuesToBeUnique(column="id")]
+    return [*_not_null_between(ID_COLUMN, 0, count - 1), gxe.ExpectColumnValuesToBeUnique(column=ID_COLUMN)]
 
 
 def _feature_expectations(rows: pd.DataFrame, info: NodeTypeInfo) -> list[Expectation]:
     """Dense: feature_dim finite values per row. Sparse: paired lengths, indices in range, finite values."""
     checks = {
-        "feat.length": lambda c: gxe.ExpectColumnValuesToBeInSet(column=c, value_set=[info.feature_dim]),
-        "feat_val.length": lambda c: gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0),
-        "feat_idx.min": lambda c: gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0),
-        "feat_idx.max": lambda c: gxe.ExpectColumnValuesToBeBetween(column=c, max_value=info.feature_dim - 1),
-        "feat.nonfinite": lambda c: gxe.ExpectColumnValuesToBeInSet(column=c, value_set=[0]),
-        "feat_val.nonfinite": lambda c: gxe.ExpectColumnValuesToBeInSet(column=c, value_set=[0]),
+        f"{FEAT_COLUMN}.length": lambda c: gxe.ExpectColumnValuesToBeInSet(column=c, value_set=[info.feature_dim]),
+        f"{FEAT_VAL_COLUMN}.length": lambda c: gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0),
+        f"{FEAT_IDX_COLUMN}.min": lambda c: gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0),
+        f"{FEAT_IDX_COLUMN}.max": lambda c: gxe.ExpectColumnValuesToBeBetween(column=c, max_value=info.feature_dim - 1),
+        f"{FEAT_COLUMN}.nonfinite": lambda c: gxe.ExpectColumnValuesToBeInSet(column=c, value_set=[0]),
+        f"{FEAT_VAL_COLUMN}.nonfinite": lambda c: gxe.ExpectColumnValuesToBeInSet(column=c, value_set=[0]),
     }
     expected = FEATURE_COLUMNS[info.feature_format]  # derived columns of unexpected lists: not checked
     exps = [make(c) for c, make in checks.items() if c in rows and c.split(".")[0] in expected]
-    if info.feature_format == "sparse" and "feat_idx.length" in rows and "feat_val.length" in rows:
-        exps.append(gxe.ExpectColumnPairValuesToBeEqual(column_A="feat_idx.length", column_B="feat_val.length"))
+    idx_length, val_length = f"{FEAT_IDX_COLUMN}.length", f"{FEAT_VAL_COLUMN}.length"
+    if info.feature_format == "sparse" and idx_length in rows and val_length in rows:
+        exps.append(gxe.ExpectColumnPairValuesToBeEqual(column_A=idx_length, column_B=val_length))
     return exps
 
 
 def _target_expectations(rows: pd.DataFrame, num_classes: int) -> list[Expectation]:
-    """Labels in [-1, C-1] and known on labelled splits; split values valid; train/val/test non-empty."""
+    """Labels in [UNKNOWN_LABEL, C-1] and known on labelled splits; split values valid; labelled splits non-empty."""
     exps: list[Expectation] = []
-    if "label" in rows:
-        exps += _not_null_between("label", UNKNOWN_LABEL, num_classes - 1)
-    if "label.labelled" in rows:
-        exps.append(gxe.ExpectColumnValuesToBeBetween(column="label.labelled", min_value=0))
-    if "split" in rows:
+    if LABEL_COLUMN in rows:
+        exps += _not_null_between(LABEL_COLUMN, UNKNOWN_LABEL, num_classes - 1)
+    if LABELLED in rows:
+        exps.append(gxe.ExpectColumnValuesToBeBetween(column=LABELLED, min_value=0))
+    if SPLIT_COLUMN in rows:
         exps += [
-            gxe.ExpectColumnValuesToNotBeNull(column="split"),
-            gxe.ExpectColumnValuesToBeInSet(column="split", value_set=list(SPLITS)),
-            gxe.ExpectColumnDistinctValuesToContainSet(column="split", value_set=list(LABELLED_SPLITS)),
+            gxe.ExpectColumnValuesToNotBeNull(column=SPLIT_COLUMN),
+            gxe.ExpectColumnValuesToBeInSet(column=SPLIT_COLUMN, value_set=list(SPLITS)),
+            gxe.ExpectColumnDistinctValuesToContainSet(column=SPLIT_COLUMN, value_set=list(LABELLED_SPLITS)),
         ]
     return exps
 
@@ -339,13 +341,13 @@ def _rows_frame(table: pa.Table) -> pd.DataFrame:
     for name in lists:
         column = table.column(name).combine_chunks()
         frame[f"{name}.length"] = pc.list_value_length(column).fill_null(NULL_LIST_LENGTH).to_numpy()
-        if name == "feat_idx" and pa.types.is_integer(column.type.value_type):
-            frame["feat_idx.min"], frame["feat_idx.max"] = _row_min_max(column)
+        if name == FEAT_IDX_COLUMN and pa.types.is_integer(column.type.value_type):
+            frame[f"{name}.min"], frame[f"{name}.max"] = _row_min_max(column)
         elif pa.types.is_floating(column.type.value_type):
             frame[f"{name}.nonfinite"] = _row_nonfinite(column)
-    if "label" in frame and "split" in frame:
-        # label of the nodes in train/val/test only (null elsewhere, which between-checks skip)
-        frame["label.labelled"] = frame["label"].where(frame["split"].isin(LABELLED_SPLITS))
+    if LABEL_COLUMN in frame and SPLIT_COLUMN in frame:
+        # label of the nodes in the labelled splits only (null elsewhere, which between-checks skip)
+        frame[LABELLED] = frame[LABEL_COLUMN].where(frame[SPLIT_COLUMN].isin(LABELLED_SPLITS))
     return frame
 
 

@@ -79,11 +79,6 @@ def log_relation_matrix(h_batch: torch.Tensor, h_nbrs: torch.Tensor, tau: float)
     return F.log_softmax(cosine / tau, dim=-1)
 
 
-def relation_matrix(h_batch: torch.Tensor, h_nbrs: torch.Tensor, tau: float) -> torch.Tensor:
-    """(B, d), (S, d) -> (B, S) C = row-softmax(cos(h_batch, h_nbrs) / tau); each row sums to 1."""
-    return log_relation_matrix(h_batch, h_nbrs, tau).exp()
-
-
 def relation_kd_loss(
     teacher_batch: torch.Tensor, teacher_nbrs: dict[str, torch.Tensor],
     student_batch: torch.Tensor, student_nbrs: dict[str, torch.Tensor], tau: float,

@@ -30,6 +30,30 @@ def hg2m_loss(
     return lambda_ce * ce + (1.0 - lambda_ce) * kd
 
 
+def hg2m_plus_loss(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    labels: torch.Tensor,
+    train_idx: torch.Tensor,
+    node_idx: torch.Tensor,
+    edge_sets: list[EdgeTargets],
+    gamma: float,
+    num_nodes: int,
+    lambda_ce: float,
+    temperature: float = 1.0,
+) -> torch.Tensor:
+    """HG2M+: lambda * CE + (1 - lambda) * (L_RN + gamma * L_MP), L_RN = KD on `node_idx` (the reliable nodes).
+
+    `edge_sets` holds one EdgeTargets per meta-path of the L_MP term; none means the term is off.
+    `num_nodes` is N of L_MP (the observed target nodes)."""
+    ce = F.cross_entropy(student_logits[train_idx], labels[train_idx])
+    l_rn = kd_loss(student_logits[node_idx], teacher_logits[node_idx], temperature)
+    soft = l_rn
+    if edge_sets:
+        soft = l_rn + gamma * metapath_loss(student_logits, edge_sets, l_rn, num_nodes, temperature)
+    return lambda_ce * ce + (1.0 - lambda_ce) * soft
+
+
 MetaPathEdges = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # src, dst, weight
 
 
@@ -61,7 +85,7 @@ def metapath_loss(
 ) -> torch.Tensor:
     """HG2M+'s L_MP: mean over meta-paths P of (sum_{u->v in E_P} w KL(p_u||q_v) + N L_RN) / (|E_P| + N)."""
     if not edge_sets:
-        return reliable_node_loss
+        raise ValueError("the meta-path term needs at least one meta-path's edges")
     log_q = F.log_softmax(student_logits / temperature, dim=-1)
     terms = [
         ((e.constant - (e.targets * log_q).sum()) * temperature**2 + num_nodes * reliable_node_loss)

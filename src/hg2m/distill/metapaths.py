@@ -1,117 +1,19 @@
-"""Meta-path neighbour sets and reliable meta-path edges (HG2M+'s reliable meta-path distillation)."""
+"""Reliable meta-path edges (HG2M+'s reliable meta-path distillation), from capped meta-path pairs
+(`hg2m.graphs.metapaths`)."""
 
 from __future__ import annotations
 
-import dgl
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 import torch
 
-PAIR_COLUMNS = {"metapath": "str", "node": "int64", "neighbour": "int64", "count": "int64"}
+from hg2m.graphs.metapaths import empty_frame
+
 EDGE_COLUMNS = {"src": "int64", "dst": "int64", "weight": "float64"}
 LR_MAX_ITER = 200  # LBFGS iterations for the pair classifier; 3 features converge well before
 LR_L2 = 1e-3  # small ridge penalty: keeps the weights finite when train-train pairs are separable
 SAME_CLASS_THRESHOLD = 0.5  # a non-train pair is kept when predicted same-class
 NORM_EPS = 1e-12  # below this a norm or a standard deviation counts as zero
-
-
-def resolve_metapath(graph: dgl.DGLGraph, node_types: list[str]) -> list[tuple[str, str, str]]:
-    """The canonical relation (src type, name, dst type) of every hop; each hop must be unambiguous."""
-    hops = []
-    for a, b in zip(node_types, node_types[1:]):
-        candidates = [c for c in graph.canonical_etypes if c[0] == a and c[2] == b]
-        if len(candidates) != 1:
-            raise ValueError(f"meta-path {'-'.join(node_types)}: hop {a}->{b} needs exactly one relation, "
-                             f"found {candidates or 'none'}")
-        hops.append(candidates[0])
-    return hops
-
-
-def adjacency_chain(graph: dgl.DGLGraph, node_types: list[str]) -> list[sp.csr_matrix]:
-    """One (N_src, N_dst) int64 CSR matrix per hop: rows = source nodes, entries = edge multiplicity."""
-    # int64, not DGL's float32: path counts on dense meta-paths must stay exact
-    return [graph.adj_external(etype=e, scipy_fmt="csr").astype(np.int64) for e in resolve_metapath(graph, node_types)]
-
-
-def chain_product(chain: list[sp.csr_matrix], rows: slice | None = None) -> sp.csr_matrix:
-    """(len(rows), N_last) product A1[rows] @ A2 @ ... ; the whole (N_first, N_last) matrix when rows is None."""
-    result = chain[0] if rows is None else chain[0][rows]
-    for matrix in chain[1:]:
-        result = result @ matrix
-    return result.tocsr()
-
-
-def metapath_counts(graph: dgl.DGLGraph, node_types: list[str]) -> sp.csr_matrix:
-    """(N_first, N_last) int64: M_P[i, j] = number of path instances from i to j along the meta-path."""
-    return chain_product(adjacency_chain(graph, node_types))
-
-
-def top_k_per_row(rows: np.ndarray, cols: np.ndarray, counts: np.ndarray, k: int) -> np.ndarray:
-    """(E,) bool keep-mask: each row's k largest counts (ties: smaller column first)."""
-    order = np.lexsort((cols, -counts, rows))
-    sorted_rows = rows[order]
-    starts = np.flatnonzero(np.r_[True, sorted_rows[1:] != sorted_rows[:-1]])
-    rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
-    keep = np.zeros(len(order), dtype=bool)
-    keep[order[rank < k]] = True
-    return keep
-
-
-def chunk_top_pairs(block: sp.csr_matrix, offset: int, max_per_node: int, min_count: int) -> pd.DataFrame:
-    """Directed (node, neighbour, count) rows of one row block: each row's top-`max_per_node` candidates."""
-    block = block.tocoo()
-    rows, cols, counts = block.row.astype(np.int64) + offset, block.col.astype(np.int64), block.data
-    valid = (rows != cols) & (counts >= min_count)
-    rows, cols, counts = rows[valid], cols[valid], counts[valid]
-    keep = top_k_per_row(rows, cols, counts, max_per_node)
-    return pd.DataFrame({"node": rows[keep], "neighbour": cols[keep], "count": counts[keep].astype(np.int64)})
-
-
-def unordered(pairs: pd.DataFrame) -> pd.DataFrame:
-    """Directed pairs -> each unordered pair once with node < neighbour, sorted."""
-    low = np.minimum(pairs["node"], pairs["neighbour"])
-    high = np.maximum(pairs["node"], pairs["neighbour"])
-    both = pd.DataFrame({"node": low, "neighbour": high, "count": pairs["count"]})
-    # a pair kept by both endpoints appears twice; for an asymmetric meta-path keep the larger count
-    both = both.sort_values(["node", "neighbour", "count"], ascending=[True, True, False])
-    return both.drop_duplicates(["node", "neighbour"]).reset_index(drop=True)
-
-
-def capped_pairs(chain: list[sp.csr_matrix], max_per_node: int, min_count: int, chunk_rows: int) -> pd.DataFrame:
-    """Unordered capped pairs, from row chunks of the product: a dense meta-path (A-P-V-P-A) never sits whole."""
-    found = [
-        chunk_top_pairs(chain_product(chain, slice(start, start + chunk_rows)), start, max_per_node, min_count)
-        for start in range(0, chain[0].shape[0], chunk_rows)
-    ]
-    if not found:  # a type with no nodes
-        return empty_frame(PAIR_COLUMNS).drop(columns="metapath")
-    return unordered(pd.concat(found, ignore_index=True))
-
-
-def empty_frame(columns: dict[str, str]) -> pd.DataFrame:
-    """A 0-row frame with the given column dtypes."""
-    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})
-
-
-def metapath_neighbours(
-    graph: dgl.DGLGraph, metapaths: dict[str, list[str]], max_per_node: int, min_count: int = 1, chunk_rows: int = 1024
-) -> pd.DataFrame:
-    """(pairs, 4) frame metapath, node < neighbour, count: pairs in either endpoint's top-`max_per_node` by count."""
-    frames = []
-    for name, node_types in metapaths.items():
-        if node_types[0] != node_types[-1]:
-            raise ValueError(f"meta-path {name} ({'-'.join(node_types)}) must start and end at the same type")
-        pairs = capped_pairs(adjacency_chain(graph, node_types), max_per_node, min_count, chunk_rows)
-        frames.append(pairs.assign(metapath=name)[list(PAIR_COLUMNS)])
-    if not frames:
-        return empty_frame(PAIR_COLUMNS)
-    return pd.concat(frames, ignore_index=True).astype(PAIR_COLUMNS)
-
-
-def metapath_summary(frame: pd.DataFrame) -> dict[str, int]:
-    """Number of stored pairs per meta-path."""
-    return {str(k): int(v) for k, v in frame.groupby("metapath").size().items()}
 
 
 def pair_features(pairs: pd.DataFrame, features: torch.Tensor, teacher_probs: torch.Tensor) -> torch.Tensor:

@@ -1,26 +1,41 @@
-"""Assemble what a student learns from in one (setting, seed) run, from the pipeline's artifacts."""
+"""Assemble what a student learns from in one run, from the pipeline's artifacts and the student's plan."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
+import dgl
 import pandas as pd
 import torch
-from torch import nn
 
-from hg2m.config import StudentConfig
+from hg2m.contracts import RunSplit, TeacherRun
 from hg2m.data.graph import HeteroGraphData
 from hg2m.distill.hire import pool_missing_types
 from hg2m.distill.losses import MetaPathEdges
 from hg2m.distill.metapaths import reliable_metapath_edges
-from hg2m.inductive import observed_graph, observed_mask
-from hg2m.student import TeacherSignals
+from hg2m.inductive import observed_graph
+from hg2m.plan import StudentPlan
 
 
-def run_key(setting: str, seed: int) -> str:
-    return f"{setting}_s{seed}"
+@dataclass
+class TeacherSignals:
+    """What a student may learn from in one run. Rows of unobserved nodes are never read.
+
+    logits: (N, C) teacher logits; observed: (N,) bool; reliable: (N,) bool (HG2M+);
+    metapath_edges: per meta-path of the plan (src, dst, weight) (HG2M+); embeddings: node type -> (N_t, d)
+    teacher hidden states on the observed graph, and graph: that observed graph (HIRE).
+    """
+
+    observed: torch.Tensor
+    logits: torch.Tensor | None = None
+    reliable: torch.Tensor | None = None
+    metapath_edges: list[MetaPathEdges] = field(default_factory=list)
+    embeddings: dict[str, torch.Tensor] | None = None
+    graph: dgl.DGLGraph | None = None
 
 
 def metapath_edges(
-    data: HeteroGraphData, pairs: pd.DataFrame, names: list[str], teacher_logits: torch.Tensor,
+    data: HeteroGraphData, pairs: pd.DataFrame, names: tuple[str, ...], teacher_logits: torch.Tensor,
     reliable: torch.Tensor, observed: torch.Tensor,
 ) -> list[MetaPathEdges]:
     """Reliable, weighted, directed meta-path edges per meta-path (HG2M+)."""
@@ -37,23 +52,31 @@ def metapath_edges(
     return edges
 
 
-def build_signals(
-    data: HeteroGraphData, config: StudentConfig, hidden: torch.Tensor, all_metapaths: list[str],
-    teacher_logits: torch.Tensor | None = None, reliable: torch.Tensor | None = None,
-    teacher_model: nn.Module | None = None, pairs: pd.DataFrame | None = None,
-) -> TeacherSignals:
-    """Only what the method needs: soft labels, reliable nodes, meta-path edges, teacher embeddings."""
-    from hg2m.teacher import infer
+def require(present: bool, plan: StudentPlan, what: str) -> None:
+    """A signal the plan asks for must be there: never train silently without it."""
+    if not present:
+        raise ValueError(f"student {plan.name!r} ({plan.method}) needs {what}, which the pipeline did not pass")
 
-    observed = observed_mask(data.num_target_nodes, hidden)
-    signals = TeacherSignals(observed=observed, logits=teacher_logits if config.uses_teacher else None)
-    if config.uses_reliability:
+
+def build_signals(
+    data: HeteroGraphData, plan: StudentPlan, split: RunSplit, teacher: TeacherRun | None = None,
+    reliable: torch.Tensor | None = None, pairs: pd.DataFrame | None = None,
+) -> TeacherSignals:
+    """Exactly what the plan says the student distils: soft labels, reliable nodes, meta-path edges, embeddings."""
+    observed = split.observed()
+    signals = TeacherSignals(observed=observed)
+    if plan.soft_labels:
+        require(teacher is not None, plan, "the teacher's soft labels")
+        signals.logits = teacher.logits
+    if plan.reliability:
+        require(reliable is not None, plan, "reliability scores")
         signals.reliable = reliable & observed
-        if config.gamma > 0 and pairs is not None:
-            names = config.metapaths or all_metapaths
-            signals.metapath_edges = metapath_edges(data, pairs, names, teacher_logits, signals.reliable, observed)
-    if config.uses_relations:
-        seen = observed_graph(data, hidden)
-        signals.embeddings = pool_missing_types(seen.graph, data.target_type, infer(teacher_model, seen).embeddings)
+    if plan.metapath_term:
+        require(pairs is not None, plan, f"meta-path neighbour pairs ({', '.join(plan.metapaths)})")
+        signals.metapath_edges = metapath_edges(data, pairs, plan.metapaths, teacher.logits, signals.reliable, observed)
+    if plan.embeddings:
+        require(teacher is not None and teacher.embeddings is not None, plan, "the teacher's embeddings")
+        seen = observed_graph(data, split)
+        signals.embeddings = pool_missing_types(seen.graph, data.target_type, teacher.embeddings)
         signals.graph = seen.graph
     return signals

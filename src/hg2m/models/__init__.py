@@ -1,7 +1,8 @@
 """Models: teachers (HGNNs over a heterograph) and the MLP student.
 
-Teachers share one interface (`hg2m.models.base.Teacher`): built from a `TeacherSpec` and a
-`TeacherConfig`, `forward(graph_or_blocks, features, input_ids) -> TeacherOutput(logits, embeddings)`.
+Teachers share one interface (`hg2m.models.base.Teacher`): built from a `TeacherSpec` and their own
+settings class (`RGCNConfig`, `HANConfig`, ... in `hg2m.config.schema`),
+`forward(graph_or_blocks, features, input_ids) -> TeacherOutput(logits, embeddings)`.
 """
 
 from __future__ import annotations
@@ -38,5 +39,5 @@ def teacher_spec(data: HeteroGraphData, graph_config: GraphConfig, metapaths: di
 def build_teacher(
     config: TeacherConfig, data: HeteroGraphData, graph_config: GraphConfig, metapaths: dict[str, list[str]] | None = None
 ) -> Teacher:
-    """Instantiate the configured teacher for this graph."""
+    """Instantiate the configured teacher for this graph (`config.model` picks the class in `TEACHERS`)."""
     return TEACHERS[config.model](teacher_spec(data, graph_config, metapaths or {}), config)

@@ -48,6 +48,11 @@ class Teacher(nn.Module):
     target_type: str
     num_layers: int
 
+    def init_output(self, width: int, num_classes: int, dropout: float) -> None:
+        """Every teacher's output: dropout, then a linear classifier over the last hidden layer (width)."""
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(width, num_classes)
+
     def graph_view(self, graph: dgl.DGLGraph) -> dgl.DGLGraph:
         """The graph this teacher runs (and samples) on, built once from the data's heterograph."""
         return graph

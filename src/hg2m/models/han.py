@@ -20,8 +20,8 @@ import torch
 from dgl.nn import GATConv
 from torch import nn
 
-from hg2m.config import TeacherConfig
-from hg2m.distill.metapaths import adjacency_chain, capped_pairs
+from hg2m.config import HANConfig
+from hg2m.graphs.metapaths import adjacency_chain, capped_pairs
 from hg2m.models.base import GraphOrBlocks, Teacher, TeacherSpec, destination_part, layer_graphs
 from hg2m.models.inputs import TypeInputs
 from hg2m.models.output import TeacherOutput
@@ -56,7 +56,7 @@ class SemanticAttention(nn.Module):
 
 
 class HANLayer(nn.Module):
-    def __init__(self, metapaths: list[str], in_dim: int, out_dim: int, config: TeacherConfig):
+    def __init__(self, metapaths: list[str], in_dim: int, out_dim: int, config: HANConfig):
         super().__init__()
         self.gats = nn.ModuleDict({
             name: GATConv(in_dim, out_dim, config.num_heads, config.dropout, config.attn_dropout,
@@ -71,7 +71,7 @@ class HANLayer(nn.Module):
 
 
 class HAN(Teacher):
-    def __init__(self, spec: TeacherSpec, config: TeacherConfig):
+    def __init__(self, spec: TeacherSpec, config: HANConfig):
         super().__init__()
         if not spec.metapaths:
             raise ValueError("the HAN teacher needs meta-paths: set `metapaths` in the dataset config")
@@ -85,8 +85,7 @@ class HAN(Teacher):
         self.layers = nn.ModuleList(
             HANLayer(list(spec.metapaths), hidden if i == 0 else width, hidden, config) for i in range(config.num_layers)
         )
-        self.dropout = nn.Dropout(config.dropout)
-        self.head = nn.Linear(width, spec.num_classes)
+        self.init_output(width, spec.num_classes, config.dropout)
 
     def graph_view(self, graph: dgl.DGLGraph) -> dgl.DGLGraph:
         return metapath_graph(graph, self.metapaths, self.max_neighbours)

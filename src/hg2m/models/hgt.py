@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hg2m.config import TeacherConfig
+from hg2m.config import HGTConfig
 from hg2m.models.attention import Etype, edge_softmax_across_relations
 from hg2m.models.base import GraphOrBlocks, Teacher, TeacherSpec, destination_part, layer_graphs
 from hg2m.models.inputs import TypeInputs
@@ -91,7 +91,7 @@ class HGTLayer(nn.Module):
 class HGT(Teacher):
     """Heterogeneous Graph Transformer: `num_layers` HGT layers of `num_heads` x `hidden_dim`, linear head."""
 
-    def __init__(self, spec: TeacherSpec, config: TeacherConfig, layer_norm: bool = True):
+    def __init__(self, spec: TeacherSpec, config: HGTConfig, layer_norm: bool = True):
         super().__init__()
         self.target_type, self.num_layers = spec.target_type, config.num_layers
         dim = config.num_heads * config.hidden_dim
@@ -101,8 +101,7 @@ class HGT(Teacher):
             HGTLayer(config.num_heads, config.hidden_dim, node_types, spec.canonical_etypes, config.dropout, layer_norm)
             for _ in range(config.num_layers)
         )
-        self.dropout = nn.Dropout(config.dropout)
-        self.head = nn.Linear(dim, spec.num_classes)
+        self.init_output(dim, spec.num_classes, config.dropout)
 
     def forward(
         self, graph: GraphOrBlocks, features: dict[str, torch.Tensor], input_ids: dict[str, torch.Tensor] | None = None

@@ -17,7 +17,7 @@ import torch
 from dgl.nn import GraphConv, HeteroGraphConv
 from torch import nn
 
-from hg2m.config import TeacherConfig
+from hg2m.config import RGCNConfig
 from hg2m.models.base import GraphOrBlocks, Teacher, TeacherSpec, destination_part, layer_graphs
 from hg2m.models.inputs import TypeInputs
 from hg2m.models.output import TeacherOutput
@@ -28,7 +28,7 @@ NORM_KEY = "gcn_scale"
 class RGCN(Teacher):
     """Relational GCN: `num_layers` HeteroGraphConv layers of per-relation GraphConv, mean over relations."""
 
-    def __init__(self, spec: TeacherSpec, config: TeacherConfig):
+    def __init__(self, spec: TeacherSpec, config: RGCNConfig):
         super().__init__()
         hidden = config.hidden_dim
         self.target_type, self.num_layers = spec.target_type, config.num_layers
@@ -43,8 +43,7 @@ class RGCN(Teacher):
         self.self_loops = nn.ModuleList(
             nn.Linear(hidden, hidden, bias=False) if config.self_loop else ZeroMap() for _ in range(config.num_layers)
         )
-        self.dropout = nn.Dropout(config.dropout)
-        self.head = nn.Linear(hidden, spec.num_classes)
+        self.init_output(hidden, spec.num_classes, config.dropout)
 
     def graph_view(self, graph: dgl.DGLGraph) -> dgl.DGLGraph:
         """The graph with sqrt(d_in(i) / d_out(j)) on every edge j -> i, from the whole graph's degrees."""

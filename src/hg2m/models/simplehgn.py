@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hg2m.config import TeacherConfig
+from hg2m.config import SimpleHGNConfig
 from hg2m.models.attention import Etype, edge_softmax_across_relations
 from hg2m.models.base import GraphOrBlocks, Teacher, TeacherSpec, destination_part, layer_graphs
 from hg2m.models.inputs import TypeInputs
@@ -56,7 +56,7 @@ def carried_attention(
 class SimpleHGNLayer(nn.Module):
     """One Simple-HGN layer: edge-type-aware GAT attention, softmax across relations, both residuals."""
 
-    def __init__(self, in_dim: int, config: TeacherConfig, etypes: list[Etype]):
+    def __init__(self, in_dim: int, config: SimpleHGNConfig, etypes: list[Etype]):
         super().__init__()
         self.heads, self.dim, self.beta = config.num_heads, config.hidden_dim, config.edge_residual
         self.etype_index = {ce: i for i, ce in enumerate(etypes)}
@@ -113,7 +113,7 @@ class SimpleHGNLayer(nn.Module):
 class SimpleHGN(Teacher):
     """Simple-HGN: `num_layers` layers of `num_heads` x `hidden_dim`, L2-normalised target, linear head."""
 
-    def __init__(self, spec: TeacherSpec, config: TeacherConfig):
+    def __init__(self, spec: TeacherSpec, config: SimpleHGNConfig):
         super().__init__()
         self.target_type, self.num_layers = spec.target_type, config.num_layers
         width = config.num_heads * config.hidden_dim
@@ -122,8 +122,7 @@ class SimpleHGN(Teacher):
             SimpleHGNLayer(config.hidden_dim if i == 0 else width, config, spec.canonical_etypes)
             for i in range(config.num_layers)
         )
-        self.dropout = nn.Dropout(config.dropout)
-        self.head = nn.Linear(width, spec.num_classes)
+        self.init_output(width, spec.num_classes, config.dropout)
 
     def forward(
         self, graph: GraphOrBlocks, features: dict[str, torch.Tensor], input_ids: dict[str, torch.Tensor] | None = None

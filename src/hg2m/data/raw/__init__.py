@@ -8,12 +8,13 @@ from hg2m.config import DatasetConfig
 from hg2m.data.raw.acm import load_acm
 from hg2m.data.raw.dblp import load_dblp
 from hg2m.data.raw.imdb import load_imdb
-from hg2m.data.snapshot import GraphSnapshot, read_snapshot, with_hash
+from hg2m.data.snapshot import GraphSnapshot, read_snapshot, verified_content_hash, with_hash
 
 
 def load_snapshot_folder(config: DatasetConfig) -> GraphSnapshot:
-    """A user's snapshot folder, read as it is (its content hash checked when the manifest has one)."""
-    return read_snapshot(config.resolved_raw_dir())
+    """A user's snapshot folder, read as it is. Its content hash is not recomputed here: the pipeline's
+    cache key, `source_fingerprint`, checked it against the manifest before the run started."""
+    return read_snapshot(config.resolved_raw_dir(), verify_hash=False)
 
 
 LOADERS: dict[str, Callable[[DatasetConfig], GraphSnapshot]] = {"snapshot": load_snapshot_folder, "dblp": load_dblp, "acm": load_acm, "imdb": load_imdb}
@@ -22,6 +23,14 @@ LOADERS: dict[str, Callable[[DatasetConfig], GraphSnapshot]] = {"snapshot": load
 def load_raw_dataset(config: DatasetConfig) -> GraphSnapshot:
     """Read a built-in dataset's raw files into a snapshot (content hash filled in)."""
     return with_hash(LOADERS[config.loader](config))
+
+
+def source_fingerprint(config: DatasetConfig) -> str:
+    """What identifies a dataset's source data (the pipeline's cache key for ingesting it): a snapshot
+    folder's verified content hash, or a hash of a built-in dataset's raw files."""
+    if config.loader == "snapshot":
+        return verified_content_hash(config.resolved_raw_dir())
+    return fingerprint_files(config.resolved_raw_dir())
 
 
 def fingerprint_files(folder: Path) -> str:

@@ -13,8 +13,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from hg2m.config import DatasetConfig
-from hg2m.data.raw.files import SPLIT_PARTS, check, check_config, require, split_column
-from hg2m.data.snapshot import GraphSnapshot, RelationInfo, SnapshotManifest, edge_table, node_table
+from hg2m.data.raw.files import check, check_config, require, split_column
+from hg2m.data.snapshot import LABELLED_SPLITS, GraphSnapshot, RelationInfo, SnapshotManifest, edge_table, node_table
 
 TARGET_TYPE = "paper"
 NODE_COUNTS = {"paper": 4019, "author": 7167, "subject": 60}
@@ -53,8 +53,8 @@ def read_edges(heco: Path, name: str) -> np.ndarray:
 
 
 def heco_split(heco: Path, split: str, num_nodes: int) -> np.ndarray:
-    """train/val/test from `<part>_<split>.npy`; papers in none of them get "none" (their label is kept)."""
-    paths = {part: require(heco / f"{part}_{split}.npy") for part in SPLIT_PARTS}
+    """train/val/test from `<part>_<split>.npy`; papers in none of them get UNSPLIT (their label is kept)."""
+    paths = {part: require(heco / f"{part}_{split}.npy") for part in LABELLED_SPLITS}
     return split_column(num_nodes, {part: np.load(path, allow_pickle=False) for part, path in paths.items()}, paths)
 
 

@@ -12,8 +12,16 @@ import numpy as np
 import scipy.sparse as sp
 
 from hg2m.config import DatasetConfig
-from hg2m.data.raw.files import SPLIT_PARTS, require, split_column
-from hg2m.data.snapshot import GraphSnapshot, RelationInfo, SnapshotManifest, edge_table, node_table
+from hg2m.data.raw.files import require, split_column
+from hg2m.data.snapshot import (
+    LABELLED_SPLITS,
+    UNSPLIT,
+    GraphSnapshot,
+    RelationInfo,
+    SnapshotManifest,
+    edge_table,
+    node_table,
+)
 
 NODE_COUNTS = {"author": 4057, "paper": 14328, "term": 7723, "venue": 20}
 RELATION_FILES = {"paper_author": ("pa.txt", "paper", "author"),
@@ -34,10 +42,9 @@ def hgb_split(raw: Path, num_nodes: int, seed: int, val_fraction: float) -> np.n
     test = read_hgb_ids(raw / "hgb" / "label.dat.test_full")
     shuffled = np.random.default_rng(seed).permutation(train_val)
     n_val = int(round(len(shuffled) * val_fraction))
-    split = np.full(num_nodes, "none", dtype=object)
-    split[shuffled[n_val:]] = "train"
-    split[shuffled[:n_val]] = "val"
-    split[test] = "test"
+    split = np.full(num_nodes, UNSPLIT, dtype=object)
+    for part, ids in zip(LABELLED_SPLITS, (shuffled[n_val:], shuffled[:n_val], test)):  # train, val, test
+        split[ids] = part
     return split
 
 
@@ -45,8 +52,8 @@ def magnn_split(raw: Path, num_nodes: int) -> np.ndarray:
     """MAGNN/PyG split: 400 train / 400 val / 3257 test."""
     path = require(raw / "magnn" / "train_val_test_idx.npz")
     with np.load(path, allow_pickle=False) as idx:
-        return split_column(num_nodes, {part: idx[f"{part}_idx"] for part in SPLIT_PARTS},
-                            dict.fromkeys(SPLIT_PARTS, path))
+        return split_column(num_nodes, {part: idx[f"{part}_idx"] for part in LABELLED_SPLITS},
+                            dict.fromkeys(LABELLED_SPLITS, path))
 
 
 def load_dblp(config: DatasetConfig) -> GraphSnapshot:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from hg2m.config import DatasetConfig
+from hg2m.data.snapshot import UNSPLIT
 
 
 def require(path: Path) -> Path:
@@ -30,15 +31,12 @@ def check_config(config: DatasetConfig, dataset: str, splits: tuple[str, ...], t
         raise ValueError(f"{dataset} labels are on {target_type!r} nodes, but target_type is {config.target_type!r}")
 
 
-SPLIT_PARTS = ("train", "val", "test")
-
-
 def split_column(num_nodes: int, part_ids: dict[str, np.ndarray], sources: dict[str, Path]) -> np.ndarray:
     """(num_nodes,) split names from each part's node ids (read from `sources[part]`); nodes in no part
-    get "none". The published parts are disjoint, and an overlap would silently move nodes between
+    get UNSPLIT. The published parts are disjoint, and an overlap would silently move nodes between
     parts, so it is an error naming the part's file."""
-    assigned = np.full(num_nodes, "none", dtype=object)
+    assigned = np.full(num_nodes, UNSPLIT, dtype=object)
     for part, ids in part_ids.items():
-        check(bool(np.all(assigned[ids] == "none")), sources[part], f"{part} ids overlap another split part")
+        check(bool(np.all(assigned[ids] == UNSPLIT)), sources[part], f"{part} ids overlap another split part")
         assigned[ids] = part
     return assigned

@@ -13,8 +13,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from hg2m.config import DatasetConfig
-from hg2m.data.raw.files import SPLIT_PARTS, check, check_config, require, split_column
-from hg2m.data.snapshot import GraphSnapshot, RelationInfo, SnapshotManifest, edge_table, node_table
+from hg2m.data.raw.files import check, check_config, require, split_column
+from hg2m.data.snapshot import LABELLED_SPLITS, GraphSnapshot, RelationInfo, SnapshotManifest, edge_table, node_table
 
 TARGET_TYPE = "movie"
 NODE_COUNTS = {"movie": 4278, "director": 2081, "actor": 5257}  # order = type code in node_types.npy
@@ -72,8 +72,8 @@ def read_labels(path: Path) -> np.ndarray:
 def magnn_split(path: Path, num_nodes: int) -> np.ndarray:
     """MAGNN/PyG split: 400 train / 400 val / 3478 test movies."""
     with np.load(require(path), allow_pickle=False) as idx:
-        return split_column(num_nodes, {part: idx[f"{part}_idx"] for part in SPLIT_PARTS},
-                            dict.fromkeys(SPLIT_PARTS, path))
+        return split_column(num_nodes, {part: idx[f"{part}_idx"] for part in LABELLED_SPLITS},
+                            dict.fromkeys(LABELLED_SPLITS, path))
 
 
 def load_imdb(config: DatasetConfig) -> GraphSnapshot:

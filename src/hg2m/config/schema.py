@@ -1,25 +1,18 @@
-"""Typed configuration: YAML files under `configs/` loaded into pydantic models.
+"""The configuration schema: pydantic models for every setting, and nothing that reads files.
 
-A run is described by one `RunConfig`: the pipeline file (`configs/pipelines/distill.yaml`) names the
-teacher, the students and the training settings; the dataset file (`configs/datasets/<name>.yaml`)
-says where the raw files are and how to read them. The CLI overrides single values on top.
+A run is described by one `RunConfig` (see `hg2m.config.load` for how YAML files become one). Each
+teacher has its own settings class, holding only the fields it reads; `TeacherConfig` is their union,
+told apart by `model`.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, ClassVar, Literal, Self, get_args
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-CONFIG_DIR = PROJECT_ROOT / "configs"
-
-
-class ConfigError(ValueError):
-    """A configuration file is missing or does not match its schema."""
+from hg2m.config.paths import PROJECT_ROOT
 
 
 class StrictModel(BaseModel):
@@ -80,30 +73,29 @@ class SamplingConfig(StrictModel):
         return self.inference_fanouts or self.fanouts
 
 
-TeacherName = Literal["rgcn", "han", "simplehgn", "hgt"]
+class TeacherBaseConfig(StrictModel):
+    """What every teacher reads: its name, width, depth, dropout, sampling and optimiser settings."""
 
-
-class TeacherConfig(StrictModel):
-    """The HGNN teacher. Shared fields first; the rest are read only by the teachers named in their text."""
-
-    model: TeacherName = "rgcn"
+    model: str
+    needs_metapaths: ClassVar[bool] = False  # runs on meta-path graphs: the dataset must define meta-paths
     hidden_dim: int = Field(128, gt=0, description="Hidden width (per head for the attention teachers).")
     num_layers: int = Field(2, ge=1)
     dropout: float = Field(0.2, ge=0, lt=1, description="Feature dropout.")
-    self_loop: bool = Field(False, description="rgcn: R-GCN's self-connection W_0 (absent in the HG2M reference).")
-    num_heads: int = Field(8, ge=1, description="han, simplehgn, hgt: attention heads.")
-    attn_dropout: float = Field(0.0, ge=0, lt=1, description="han, simplehgn: dropout on attention weights.")
-    negative_slope: float = Field(0.2, gt=0, description="han, simplehgn: LeakyReLU slope of the attention.")
-    edge_dim: int = Field(64, gt=0, description="simplehgn: width of the learned edge-type embedding.")
-    edge_residual: float = Field(0.05, ge=0, le=1, description="simplehgn: beta, share of the previous "
-                                 "layer's attention kept (edge residual).")
-    metapath_max_neighbours: int = Field(50, gt=0, description="han: each node's top-k meta-path neighbours "
-                                         "by path count (keeps dense meta-paths such as A-P-V-P-A bounded).")
     sampling: SamplingConfig = SamplingConfig()
     optim: OptimConfig = OptimConfig()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _model_is_always_set(cls, data: object) -> object:
+        """Count `model` as set even when left at its default, so that `model_dump(exclude_unset=True)` (as
+        ZenML does for step parameters) keeps the tag that tells the teachers apart."""
+        default = cls.model_fields["model"].default
+        if isinstance(data, dict) and "model" not in data and isinstance(default, str):
+            data = {**data, "model": default}
+        return data
+
     @model_validator(mode="after")
-    def _fanouts_match_layers(self) -> "TeacherConfig":
+    def _fanouts_match_layers(self) -> Self:
         for name in ("fanouts", "inference_fanouts"):
             fanouts = getattr(self.sampling, name)
             if self.sampling.enabled and fanouts is not None and len(fanouts) != self.num_layers:
@@ -112,7 +104,68 @@ class TeacherConfig(StrictModel):
         return self
 
 
+# fields read by more than one teacher: one statement of their bounds and meaning
+NumHeads = Annotated[int, Field(ge=1, description="Attention heads.")]
+AttnDropout = Annotated[float, Field(ge=0, lt=1, description="Dropout on attention weights.")]
+NegativeSlope = Annotated[float, Field(gt=0, description="LeakyReLU slope of the attention.")]
+
+
+class RGCNConfig(TeacherBaseConfig):
+    """RGCN (hg2m.models.rgcn)."""
+
+    model: Literal["rgcn"] = "rgcn"
+    self_loop: bool = Field(False, description="R-GCN's self-connection W_0 (absent in the HG2M reference).")
+
+
+class HANConfig(TeacherBaseConfig):
+    """HAN (hg2m.models.han): meta-path GAT layers and semantic attention."""
+
+    model: Literal["han"] = "han"
+    needs_metapaths: ClassVar[bool] = True
+    num_heads: NumHeads = 8
+    attn_dropout: AttnDropout = 0.0
+    negative_slope: NegativeSlope = 0.2
+    metapath_max_neighbours: int = Field(50, gt=0, description="Each node's top-k meta-path neighbours by path "
+                                         "count (keeps dense meta-paths such as A-P-V-P-A bounded).")
+
+
+class SimpleHGNConfig(TeacherBaseConfig):
+    """Simple-HGN (hg2m.models.simplehgn): GAT with learned edge-type embeddings and edge residuals."""
+
+    model: Literal["simplehgn"] = "simplehgn"
+    num_heads: NumHeads = 8
+    attn_dropout: AttnDropout = 0.0
+    negative_slope: NegativeSlope = 0.2
+    edge_dim: int = Field(64, gt=0, description="Width of the learned edge-type embedding.")
+    edge_residual: float = Field(0.05, ge=0, le=1, description="beta, share of the previous layer's attention "
+                                 "kept (edge residual).")
+
+
+class HGTConfig(TeacherBaseConfig):
+    """HGT (hg2m.models.hgt): type-specific attention with relation priors."""
+
+    model: Literal["hgt"] = "hgt"
+    num_heads: NumHeads = 8
+
+
+AnyTeacherConfig = RGCNConfig | HANConfig | SimpleHGNConfig | HGTConfig
+# Any teacher's settings; `model` says which. The one list of teachers: add a class to the union above.
+TeacherConfig = Annotated[AnyTeacherConfig, Field(discriminator="model")]
+TEACHER_NAMES: tuple[str, ...] = tuple(
+    get_args(cls.model_fields["model"].annotation)[0] for cls in get_args(AnyTeacherConfig)
+)
+_TEACHER_ADAPTER: TypeAdapter[AnyTeacherConfig] = TypeAdapter(TeacherConfig, config=ConfigDict(title="TeacherConfig"))
+
+
+def teacher_config(data: dict) -> AnyTeacherConfig:
+    """Validate a teacher's settings (a dict with `model`) into that teacher's class; raises ValidationError."""
+    return _TEACHER_ADAPTER.validate_python(data)
+
+
 StudentMethod = Literal["mlp", "hg2m", "hg2m_plus", "hire", "hg2m_plus_hire"]
+Setting = Literal["transductive", "inductive"]  # GLNN protocol (hg2m.inductive); inductive holds out test nodes
+SETTINGS: tuple[str, ...] = get_args(Setting)
+TRANSDUCTIVE, INDUCTIVE = SETTINGS
 
 
 class StudentConfig(StrictModel):
@@ -140,18 +193,6 @@ class StudentConfig(StrictModel):
     hire_max_neighbours: int = Field(512, gt=0, description="HIRE: sampled neighbours per node type and batch.")
     optim: OptimConfig = OptimConfig(max_epochs=1000)
 
-    @property
-    def uses_teacher(self) -> bool:
-        return self.method != "mlp"
-
-    @property
-    def uses_reliability(self) -> bool:
-        return self.method in ("hg2m_plus", "hg2m_plus_hire")
-
-    @property
-    def uses_relations(self) -> bool:
-        return self.method in ("hire", "hg2m_plus_hire")
-
 
 class MetaPathConfig(StrictModel):
     max_per_node: int = Field(50, gt=0, description="Keep each node's top-k meta-path neighbours by path count.")
@@ -161,7 +202,7 @@ class MetaPathConfig(StrictModel):
 class EvaluationConfig(StrictModel):
     """Settings and seeds (GLNN protocol): every model is trained and scored per setting and seed."""
 
-    settings: list[Literal["transductive", "inductive"]] = ["transductive", "inductive"]
+    settings: list[Setting] = list(SETTINGS)
     seeds: list[int] = Field([0, 1, 2], min_length=1)
     inductive_fraction: float = Field(0.2, gt=0, lt=1, description="Share of test nodes held out (inductive).")
     reliable_ratio: float = Field(0.9, gt=0, le=1, description="HG2M+'s p: share of unlabelled nodes kept.")
@@ -208,7 +249,7 @@ class SyntheticGraphConfig(StrictModel):
     chunk_size: int = Field(100_000, gt=0, description="Nodes generated and written per chunk (bounds memory).")
 
     @model_validator(mode="after")
-    def _splits_fit(self) -> "SyntheticGraphConfig":
+    def _splits_fit(self) -> Self:
         if self.train + self.val + self.test > self.num_papers:
             raise ValueError(f"train + val + test = {self.train + self.val + self.test} exceeds num_papers "
                              f"= {self.num_papers}")
@@ -226,7 +267,7 @@ class TrackingConfig(StrictModel):
 class RunConfig(StrictModel):
     dataset: DatasetConfig
     graph: GraphConfig = GraphConfig()
-    teacher: TeacherConfig = TeacherConfig()
+    teacher: TeacherConfig = RGCNConfig()
     students: list[StudentConfig]
     metapath: MetaPathConfig = MetaPathConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
@@ -236,31 +277,13 @@ class RunConfig(StrictModel):
     tracking: TrackingConfig = TrackingConfig()
 
     @model_validator(mode="after")
-    def _students_unique(self) -> "RunConfig":
+    def _students_unique(self) -> Self:
         names = [s.name for s in self.students]
         if not names:
             raise ValueError("at least one student is required")
         if len(set(names)) != len(names):
             raise ValueError(f"student names must be unique, got {names}")
-        for student in self.students:
-            if student.uses_reliability and student.gamma > 0 and not self.dataset.metapaths:
-                raise ValueError(f"student {student.name!r} uses meta-path distillation (gamma > 0), but dataset "
-                                 f"{self.dataset.name!r} defines no meta-paths: pass --dataset NAME for a config "
-                                 "with `metapaths`, or leave that student out (--students)")
-            unknown = set(student.metapaths or []) - set(self.dataset.metapaths)
-            if unknown:
-                raise ValueError(f"student {student.name!r}: unknown meta-paths {sorted(unknown)}")
         return self
-
-    @property
-    def registration_setting(self) -> str:
-        """Models registered come from this setting: transductive (trained on the most data) when run."""
-        settings = self.evaluation.settings
-        return "transductive" if "transductive" in settings else settings[0]
-
-    def runs(self) -> list[tuple[str, int]]:
-        """Every (setting, seed) pair a model is trained for."""
-        return [(setting, seed) for setting in self.evaluation.settings for seed in self.evaluation.seeds]
 
     @property
     def experiment_name(self) -> str:
@@ -269,110 +292,3 @@ class RunConfig(StrictModel):
     @property
     def registered_model_name(self) -> str:
         return f"{self.tracking.registered_model_prefix}-{self.dataset.name}"
-
-
-def read_yaml(path: Path) -> dict:
-    """Read a YAML mapping, with errors that name the file."""
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from err
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
-    return data
-
-
-def named_config_path(kind: str, name: str) -> Path:
-    """configs/<kind>s/<name>.yaml (kind: dataset or teacher), with an error listing the known names."""
-    folder = CONFIG_DIR / f"{kind}s"
-    path = folder / f"{name}.yaml"
-    if not path.is_file():
-        known = sorted(p.stem for p in folder.glob("*.yaml"))
-        raise ConfigError(f"unknown {kind} {name!r}: no {path} (known: {', '.join(known)})")
-    return path
-
-
-def set_nested(data: dict | list, dotted_key: str, value: object) -> None:
-    """Set `data['a']['b'] = value` for the key 'a.b'; a `*` segment applies to every list item."""
-    head, _, rest = dotted_key.partition(".")
-    if head == "*":
-        if not isinstance(data, list):
-            raise ConfigError(f"override {dotted_key!r}: '*' applies to lists only")
-        for item in data:
-            set_nested(item, rest, value)
-    elif not rest:
-        data[head] = value
-    else:
-        set_nested(data.setdefault(head, {}), rest, value)
-
-
-def snapshot_dataset(folder: Path, base: dict) -> dict:
-    """A dataset config that reads a snapshot folder, from its manifest (on top of `base`, if any)."""
-    manifest_path = folder / "manifest.json"
-    if not manifest_path.is_file():
-        raise ConfigError(f"snapshot {folder}: no manifest.json (a snapshot folder holds manifest.json, "
-                          "nodes/ and edges/; see the README, 'The snapshot format')")
-    try:
-        manifest = json.loads(manifest_path.read_text())
-        facts = {k: manifest[k] for k in ("name", "target_type", "num_classes")}
-    except (ValueError, KeyError) as err:
-        raise ConfigError(f"{manifest_path}: not a snapshot manifest: {err!r}") from err
-    for key in ("target_type", "num_classes"):
-        if key in base and base[key] != facts[key]:
-            raise ConfigError(f"{manifest_path}: {key} is {facts[key]!r}, but dataset {base['name']!r} has "
-                              f"{base[key]!r}")
-    # a new snapshot of a known dataset keeps that dataset's name (and so its registered model)
-    return {"class_names": manifest.get("class_names", []), **base, **facts, "name": base.get("name", facts["name"]),
-            "loader": "snapshot", "raw_dir": str(folder.resolve()), "split": "given"}
-
-
-def flatten_keys(mapping: dict, prefix: str = "") -> list[tuple[str, object]]:
-    """{'optim': {'lr': 1}} -> [('optim.lr', 1)]: nested settings as dotted-key overrides."""
-    items = []
-    for key, value in mapping.items():
-        if isinstance(value, dict):
-            items += flatten_keys(value, f"{prefix}{key}.")
-        else:
-            items.append((f"{prefix}{key}", value))
-    return items
-
-
-def load_run_config(
-    pipeline_config: Path, dataset: str | None = None, overrides: dict[str, object] | None = None,
-    teacher: str | None = None, snapshot: Path | None = None,
-) -> RunConfig:
-    """Load a pipeline config, attach its dataset config and its teacher config (`teacher: <name>` names
-    configs/teachers/<name>.yaml; `teacher` here replaces it), apply dotted-key overrides, validate.
-
-    With `snapshot` (a snapshot folder), the data comes from that folder; `dataset`, if given, still
-    supplies the name, meta-paths and teacher settings (e.g. a newer snapshot of DBLP)."""
-    data = read_yaml(pipeline_config)
-    default_dataset = data.pop("dataset_name", None)
-    dataset_name = dataset or (None if snapshot else default_dataset)
-    if not dataset_name and snapshot is None:
-        raise ConfigError(f"{pipeline_config}: no dataset given (pass --dataset or set dataset_name)")
-    data["dataset"] = read_yaml(named_config_path("dataset", dataset_name)) if dataset_name else {}
-    if snapshot is not None:
-        data["dataset"] = snapshot_dataset(Path(snapshot), data["dataset"])
-    teacher = teacher or data.get("teacher", "rgcn")
-    if isinstance(teacher, str):
-        data["teacher"] = read_yaml(named_config_path("teacher", teacher))
-    for key, value in flatten_keys(data["dataset"].get("teacher_overrides", {}).get(data["teacher"].get("model"), {})):
-        set_nested(data, f"teacher.{key}", value)
-    for key, value in (overrides or {}).items():
-        set_nested(data, key, value)
-    try:
-        return RunConfig.model_validate(data)
-    except ValidationError as err:
-        raise ConfigError(f"{pipeline_config} (dataset {dataset_name or snapshot}): invalid configuration:\n{err}") from err
-
-
-def load_synthetic_config(path: Path, overrides: dict[str, object] | None = None) -> SyntheticGraphConfig:
-    """A synthetic-graph YAML (configs/synthetic/) with flag overrides on top, validated."""
-    data = {**read_yaml(path), **(overrides or {})}
-    try:
-        return SyntheticGraphConfig.model_validate(data)
-    except ValidationError as err:
-        raise ConfigError(f"{path}: invalid synthetic graph configuration:\n{err}") from err

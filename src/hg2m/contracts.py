@@ -1,0 +1,143 @@
+"""Typed hand-offs between pipeline steps: what one step writes and the next reads.
+
+    RunSplit      held-out and observed target nodes of one run (the one source of the inductive split)
+    TeacherRun    the teacher's soft labels (logits of every target node) and, when a student needs
+                  them, its embeddings on the observed graph
+    TeacherReport, StudentReport, Registration, GateDecision   what a step did, for later steps and people
+
+Small ones are pydantic models (ZenML stores them as JSON); TeacherRun holds tensors and has its own files.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import BaseModel, ConfigDict
+
+from hg2m.config import StudentConfig
+from hg2m.plan import Run
+
+CHALLENGER_ALIAS = "challenger"  # registry alias of the newest registered student
+CHAMPION_ALIAS = "champion"  # registry alias of the student that serves; only the gate moves it
+LOGIT_PREFIX = "logit_"
+LOGITS_FILE = "soft_labels.parquet"
+EMBEDDINGS_FILE = "embeddings.pt"
+META_FILE = "teacher_run.json"
+
+
+class Contract(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RunSplit(Contract):
+    """Which target nodes a run holds out: none when transductive, a seeded share of test when inductive.
+
+    Held-out nodes and all their edges are invisible to the teacher's training, the reliability scores and
+    the students; only evaluation reads them."""
+
+    run: Run
+    num_nodes: int
+    hidden: list[int]  # sorted ids
+
+    def hidden_ids(self) -> torch.Tensor:
+        """(H,) int64 sorted ids of the held-out nodes."""
+        return torch.tensor(self.hidden, dtype=torch.int64)
+
+    def observed(self) -> torch.Tensor:
+        """(N,) bool: True for the nodes training may see."""
+        mask = torch.ones(self.num_nodes, dtype=torch.bool)
+        mask[self.hidden_ids()] = False
+        return mask
+
+
+@dataclass
+class TeacherRun:
+    """A trained teacher's signals for one run.
+
+    logits: (N, C) for every target node; observed nodes' come from the observed graph, held-out nodes'
+    from the full graph (only evaluation reads those). embeddings: node type -> (N_t, d) hidden states on
+    the observed graph, for the types the teacher embeds; None unless the plan needs them (HIRE).
+    """
+
+    logits: torch.Tensor
+    embeddings: dict[str, torch.Tensor] | None = None
+
+    def soft_label_frame(self) -> pd.DataFrame:
+        """`id` and one `logit_<c>` column per class: the soft-label file anyone can read."""
+        frame = pd.DataFrame(self.logits.numpy(), columns=[f"{LOGIT_PREFIX}{c}" for c in range(self.logits.shape[1])])
+        frame.insert(0, "id", np.arange(len(frame), dtype=np.int64))
+        return frame
+
+    @staticmethod
+    def logits_from_frame(frame: pd.DataFrame) -> torch.Tensor:
+        """Inverse of soft_label_frame; rows are put back in id order."""
+        columns = [c for c in frame.columns if c.startswith(LOGIT_PREFIX)]
+        return torch.tensor(frame.sort_values("id")[columns].to_numpy(), dtype=torch.float32)
+
+    def save(self, folder: Path) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.soft_label_frame().to_parquet(folder / LOGITS_FILE, index=False)
+        if self.embeddings is not None:
+            torch.save(self.embeddings, folder / EMBEDDINGS_FILE)
+        (folder / META_FILE).write_text(json.dumps({"has_embeddings": self.embeddings is not None}))
+
+    @classmethod
+    def load(cls, folder: Path) -> "TeacherRun":
+        folder = Path(folder)
+        logits = cls.logits_from_frame(pd.read_parquet(folder / LOGITS_FILE))
+        has_embeddings = json.loads((folder / META_FILE).read_text())["has_embeddings"]
+        return cls(logits=logits, embeddings=torch.load(folder / EMBEDDINGS_FILE) if has_embeddings else None)
+
+
+class TeacherReport(Contract):
+    model: str
+    run: Run
+    mlflow_run_id: str
+    best_epoch: int
+    epochs_run: int
+    hidden_nodes: int
+
+
+class StudentRunReport(Contract):
+    best_epoch: int
+    epochs_run: int
+    metapath_edges: list[int]  # kept directed edges per meta-path of the student's plan
+
+
+class StudentReport(Contract):
+    name: str
+    method: str
+    config: StudentConfig
+    mlflow_run_id: str
+    runs: dict[str, StudentRunReport]  # by Run.key
+
+
+class Registration(Contract):
+    """A student version added to the MLflow model registry as the `challenger`."""
+
+    name: str
+    version: str
+    model_uri: str
+    student: str
+    run: Run
+    snapshot_hash: str
+
+
+class GateDecision(Contract):
+    """Whether the challenger takes the `champion` alias, on which scores (test Micro-F1 of the snapshot)."""
+
+    promote: bool
+    reason: str
+    model_name: str
+    challenger_version: str
+    challenger_score: float
+    champion_version: str | None
+    champion_score: float | None
+    margin: float
+    snapshot_hash: str

@@ -1,0 +1,136 @@
+"""The distill plan: every decision about what a pipeline run trains, made once from the validated config.
+
+    plan = DistillPlan.from_config(config)
+    plan.runs                 (setting, seed) pairs; each trains one teacher and one model per student
+    plan.students             per student: does it read soft labels, reliable nodes, meta-path pairs
+                              (and which meta-paths), teacher embeddings?
+    plan.needs_pairs          is the meta-path step needed at all (and for which meta-paths)?
+    plan.needs_embeddings     must the teacher write its embeddings on the observed graph (HIRE)?
+
+Pipelines, steps and the training code read these fields; none of them re-derives a decision from the
+student's method or its weights. A plan that cannot be carried out (a meta-path student on a graph without
+meta-paths, a meta-path of the student that the dataset does not define, HAN without meta-paths) is a
+PlanError before anything trains.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from hg2m.config import INDUCTIVE, TRANSDUCTIVE, ConfigError, RunConfig, Setting, StudentConfig
+
+# Which teacher signals each student method distils (see hg2m.student for the losses).
+METHOD_SIGNALS: dict[str, frozenset[str]] = {
+    "mlp": frozenset(),
+    "hg2m": frozenset({"soft_labels"}),
+    "hg2m_plus": frozenset({"soft_labels", "reliability"}),
+    "hire": frozenset({"soft_labels", "embeddings"}),
+    "hg2m_plus_hire": frozenset({"soft_labels", "reliability", "embeddings"}),
+}
+
+
+class PlanError(ConfigError):
+    """The configuration asks for something that cannot be trained; raised before any training."""
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Run(Frozen):
+    """One (setting, seed): a teacher, its reliability scores and one model per student are trained for it."""
+
+    setting: Setting
+    seed: int
+
+    @property
+    def key(self) -> str:
+        """`<setting>_s<seed>`: names the run's steps and the students' models."""
+        return f"{self.setting}_s{self.seed}"
+
+    @property
+    def holds_out_nodes(self) -> bool:
+        return self.setting == INDUCTIVE
+
+
+class StudentPlan(Frozen):
+    """One student and the teacher signals it distils.
+
+    metapaths: the meta-paths of its reliable meta-path term (HG2M+'s L_MP), empty when that term is off.
+    """
+
+    config: StudentConfig
+    soft_labels: bool
+    reliability: bool
+    embeddings: bool
+    metapaths: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def method(self) -> str:
+        return self.config.method
+
+    @property
+    def metapath_term(self) -> bool:
+        return bool(self.metapaths)
+
+
+class DistillPlan(Frozen):
+    """What one distill pipeline run trains, and which intermediate artifacts it needs."""
+
+    runs: tuple[Run, ...]
+    students: tuple[StudentPlan, ...]
+    pair_metapaths: dict[str, list[str]]  # meta-paths whose neighbour pairs some student reads
+    needs_embeddings: bool
+    registration_setting: str
+
+    @property
+    def needs_pairs(self) -> bool:
+        return bool(self.pair_metapaths)
+
+    @property
+    def needs_reliability(self) -> bool:
+        return any(s.reliability for s in self.students)
+
+    @classmethod
+    def from_config(cls, config: RunConfig) -> "DistillPlan":
+        dataset = config.dataset
+        if config.teacher.needs_metapaths and not dataset.metapaths:
+            raise PlanError(f"teacher {config.teacher.model!r} runs on meta-path graphs, but dataset {dataset.name!r} "
+                            "defines no meta-paths: set `metapaths` in its dataset config, or choose another "
+                            "--teacher")
+        students = tuple(student_plan(s, dataset.name, list(dataset.metapaths)) for s in config.students)
+        used = {name for s in students for name in s.metapaths}
+        settings = config.evaluation.settings
+        return cls(
+            runs=tuple(Run(setting=setting, seed=seed) for setting in settings for seed in config.evaluation.seeds),
+            students=students,
+            pair_metapaths={name: path for name, path in dataset.metapaths.items() if name in used},
+            needs_embeddings=any(s.embeddings for s in students),
+            # registered models come from the setting trained on the most data, when it was run
+            registration_setting=TRANSDUCTIVE if TRANSDUCTIVE in settings else settings[0],
+        )
+
+    def student(self, name: str) -> StudentPlan:
+        return next(s for s in self.students if s.name == name)
+
+
+def student_plan(config: StudentConfig, dataset_name: str, dataset_metapaths: list[str]) -> StudentPlan:
+    """The signals `config` distils; its meta-path term is on when it uses reliability and gamma > 0."""
+    signals = METHOD_SIGNALS[config.method]
+    unknown = sorted(set(config.metapaths or []) - set(dataset_metapaths))
+    if unknown:
+        raise PlanError(f"student {config.name!r}: meta-paths {unknown} are not among dataset {dataset_name!r}'s "
+                        f"meta-paths {dataset_metapaths}")
+    metapaths: tuple[str, ...] = ()
+    if "reliability" in signals and config.gamma > 0:
+        metapaths = tuple(config.metapaths or dataset_metapaths)
+        if not metapaths:
+            raise PlanError(f"student {config.name!r} uses meta-path distillation (gamma > 0), but dataset "
+                            f"{dataset_name!r} defines no meta-paths: pass --dataset NAME for a config with "
+                            "`metapaths`, set gamma to 0, or leave that student out (--students)")
+    return StudentPlan(config=config, soft_labels="soft_labels" in signals, reliability="reliability" in signals,
+                       embeddings="embeddings" in signals, metapaths=metapaths)

@@ -1,0 +1,73 @@
+"""The plan: every decision about what a distill run trains, made once from the config, and impossible plans
+refused before anything trains."""
+
+import pytest
+import torch
+
+from hg2m.config import CONFIG_DIR, GraphConfig, StudentConfig, load_run_config
+from hg2m.contracts import RunSplit, TeacherRun
+from hg2m.data.graph import build_graph_data
+from hg2m.data.snapshot import write_snapshot
+from hg2m.distill.signals import build_signals
+from hg2m.plan import DistillPlan, PlanError, Run, student_plan
+
+DISTILL = CONFIG_DIR / "pipelines" / "distill.yaml"
+
+
+def test_dblp_plan_decides_runs_signals_and_metapaths():
+    plan = DistillPlan.from_config(load_run_config(DISTILL, "dblp", {"evaluation.seeds": [0, 1]}))
+    assert [r.key for r in plan.runs] == ["transductive_s0", "transductive_s1", "inductive_s0", "inductive_s1"]
+    by_name = {s.name: s for s in plan.students}
+    assert not by_name["mlp"].soft_labels and by_name["hg2m"].soft_labels and not by_name["hg2m"].reliability
+    assert by_name["hg2m_plus"].metapaths == ("APA", "APTPA", "APVPA")
+    assert by_name["hg2m_plus_no_mp"].reliability and not by_name["hg2m_plus_no_mp"].metapath_term  # gamma 0
+    assert by_name["hire"].embeddings and not by_name["hire"].reliability
+    assert plan.needs_pairs and plan.needs_embeddings and plan.needs_reliability
+    assert plan.registration_setting == "transductive"
+
+
+def test_plan_without_meta_path_students_needs_no_pairs_reliability_or_embeddings():
+    config = load_run_config(DISTILL, "dblp", {"evaluation.settings": ["inductive"]})
+    config = config.model_copy(update={"students": [s for s in config.students if s.name in ("mlp", "hg2m")]})
+    plan = DistillPlan.from_config(config)
+    assert not (plan.needs_pairs or plan.needs_embeddings or plan.needs_reliability)
+    assert plan.pair_metapaths == {} and plan.registration_setting == "inductive"
+
+
+def test_pairs_are_computed_only_for_the_metapaths_students_use():
+    config = load_run_config(DISTILL, "dblp")
+    only_apa = StudentConfig(name="apa", method="hg2m_plus", gamma=0.5, metapaths=["APA"])
+    plan = DistillPlan.from_config(config.model_copy(update={"students": [only_apa]}))
+    assert list(plan.pair_metapaths) == ["APA"] and plan.student("apa").metapaths == ("APA",)
+
+
+def test_meta_path_student_on_a_graph_without_meta_paths_is_refused_before_training(tiny_snapshot, tmp_path):
+    write_snapshot(tiny_snapshot, tmp_path / "snap")
+    config = load_run_config(DISTILL, snapshot=tmp_path / "snap")  # valid: the schema knows nothing of the plan
+    with pytest.raises(PlanError, match="'hg2m_plus' uses meta-path distillation .* defines no meta-paths"):
+        DistillPlan.from_config(config)
+    kept = [s for s in config.students if s.name in ("mlp", "hg2m", "hg2m_plus_no_mp", "hire")]
+    plan = DistillPlan.from_config(config.model_copy(update={"students": kept}))  # --students without them
+    assert not plan.needs_pairs
+    with pytest.raises(PlanError, match="teacher 'han' runs on meta-path graphs"):
+        DistillPlan.from_config(load_run_config(DISTILL, teacher="han", snapshot=tmp_path / "snap").model_copy(
+            update={"students": kept}))
+
+
+def test_unknown_student_metapath_is_refused():
+    with pytest.raises(PlanError, match=r"meta-paths \['APXA'\] are not among"):
+        student_plan(StudentConfig(name="s", method="hg2m_plus", gamma=0.5, metapaths=["APXA"]), "dblp", ["APA"])
+
+
+def test_a_student_never_trains_silently_without_the_signals_its_plan_needs(tiny_snapshot):
+    data = build_graph_data(tiny_snapshot, GraphConfig())
+    split = RunSplit(run=Run(setting="transductive", seed=0), num_nodes=6, hidden=[])
+    plan = student_plan(StudentConfig(name="s", method="hg2m_plus", gamma=0.5), "tiny", ["APA"])
+    teacher = TeacherRun(logits=torch.zeros(6, 2))
+    with pytest.raises(ValueError, match="needs meta-path neighbour pairs"):
+        build_signals(data, plan, split, teacher, reliable=torch.ones(6, dtype=torch.bool), pairs=None)
+    with pytest.raises(ValueError, match="needs reliability scores"):
+        build_signals(data, plan, split, teacher, reliable=None)
+    hire = student_plan(StudentConfig(name="h", method="hire"), "tiny", [])
+    with pytest.raises(ValueError, match="needs the teacher's embeddings"):
+        build_signals(data, hire, split, teacher)
