@@ -67,8 +67,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="retrain: print a crontab line that runs this retrain on the schedule "
                         "(5-field cron expression, e.g. '0 3 * * *') instead of running it now")
     parser.add_argument("--dataset", default=None,
-                        help="built-in dataset, a file name under configs/datasets/ (default: the config's "
-                        "dataset_name, dblp)")
+                        help="dataset config: a name under configs/datasets/ (dblp, acm, imdb, ...) or the path of "
+                        "your own YAML (default: the config's dataset_name, dblp; with --snapshot: none)")
     parser.add_argument("--teacher", choices=TEACHER_NAMES, default=None,
                         help="teacher HGNN, a file under configs/teachers/ (default: the config's teacher, rgcn)")
     parser.add_argument("--config", type=Path, default=DISTILL_CONFIG,
@@ -105,17 +105,6 @@ def overrides_from(args: argparse.Namespace) -> dict[str, object]:
         "promotion.margin": args.margin,
     }
     return {key: value for key, value in candidates.items() if value is not None}
-
-
-def select_students(config: RunConfig, names: list[str] | None) -> RunConfig:
-    """Keep only the named students, in config order; unknown names are an error."""
-    if not names:
-        return config
-    known = [s.name for s in config.students]
-    unknown = sorted(set(names) - set(known))
-    if unknown:
-        raise ConfigError(f"unknown students {unknown}; the config defines {known}")
-    return config.model_copy(update={"students": [s for s in config.students if s.name in names]})
 
 
 def print_summary(outcome, tracking_uri: str, seconds: float) -> None:
@@ -170,9 +159,8 @@ def crontab_line(args: argparse.Namespace, argv: list[str]) -> str:
 
 
 def load_config(args: argparse.Namespace, snapshot: Path | None) -> RunConfig:
-    """The validated config, checked to be trainable (its plan), with the flags applied."""
-    config = select_students(load_run_config(args.config, args.dataset, overrides_from(args), args.teacher, snapshot),
-                             args.students)
+    """The config with every flag applied, validated, and checked to be trainable (its plan)."""
+    config = load_run_config(args.config, args.dataset, overrides_from(args), args.teacher, snapshot, args.students)
     DistillPlan.from_config(config)
     return config
 
@@ -345,6 +333,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if config.dataset.derived_metapaths:
+        paths = "; ".join(f"{name} ({path.describe()})" for name, path in config.dataset.metapaths.items())
+        print(f"Meta-paths derived from the snapshot's schema: {paths or 'none'}. To choose others, write a dataset "
+              "YAML with `metapaths` and pass it as --dataset FILE.")
     tracking_uri = config.tracking.mlflow_tracking_uri or default_mlflow_uri()
     if tracking_uri.startswith("sqlite:"):
         (PROJECT_ROOT / MLFLOW_STORE).mkdir(exist_ok=True)

@@ -79,7 +79,8 @@ def distill(run_config: dict, source_fingerprint: str) -> None:
     snapshot = ingest_snapshot(dataset=config.dataset, raw_fingerprint=source_fingerprint)
     validate(snapshot)
     graph = build_graph(snapshot, config=config.graph, after="validate")
-    pairs = metapaths(graph, plan.pair_metapaths, config.metapath) if plan.needs_pairs else None
+    pairs = metapaths(graph, plan.pair_metapaths, config.metapath, derived=config.dataset.derived_metapaths) \
+        if plan.needs_pairs else None
     splits, teacher_runs, reliabilities = [], [], []
     for run in plan.runs:
         split = split_nodes(graph, run=run, held_out_fraction=fraction, id=split_step(run))

@@ -4,10 +4,11 @@ refused before anything trains."""
 import pytest
 import torch
 
-from hg2m.config import CONFIG_DIR, GraphConfig, StudentConfig, load_run_config
+from hg2m.config import CONFIG_DIR, GraphConfig, MetaPath, StudentConfig, load_run_config
+from hg2m.config.metapaths import derive_metapaths
 from hg2m.contracts import RunSplit, TeacherRun
 from hg2m.data.graph import build_graph_data
-from hg2m.data.snapshot import write_snapshot
+from hg2m.data.snapshot import RelationInfo, write_snapshot
 from hg2m.distill.signals import build_signals
 from hg2m.plan import DistillPlan, PlanError, Run, student_plan
 
@@ -41,17 +42,24 @@ def test_pairs_are_computed_only_for_the_metapaths_students_use():
     assert list(plan.pair_metapaths) == ["APA"] and plan.student("apa").metapaths == ("APA",)
 
 
-def test_meta_path_student_on_a_graph_without_meta_paths_is_refused_before_training(tiny_snapshot, tmp_path):
-    write_snapshot(tiny_snapshot, tmp_path / "snap")
-    config = load_run_config(DISTILL, snapshot=tmp_path / "snap")  # valid: the schema knows nothing of the plan
+def test_meta_path_student_on_a_dataset_without_meta_paths_is_refused_before_training():
+    config = load_run_config(DISTILL, "dblp", {"dataset.metapaths": {}})  # valid: the schema knows no plan
     with pytest.raises(PlanError, match="'hg2m_plus' uses meta-path distillation .* defines no meta-paths"):
         DistillPlan.from_config(config)
     kept = [s for s in config.students if s.name in ("mlp", "hg2m", "hg2m_plus_no_mp", "hire")]
     plan = DistillPlan.from_config(config.model_copy(update={"students": kept}))  # --students without them
     assert not plan.needs_pairs
     with pytest.raises(PlanError, match="teacher 'han' runs on meta-path graphs"):
-        DistillPlan.from_config(load_run_config(DISTILL, teacher="han", snapshot=tmp_path / "snap").model_copy(
-            update={"students": kept}))
+        DistillPlan.from_config(load_run_config(DISTILL, "dblp", {"dataset.metapaths": {}}, teacher="han"))
+
+
+def test_a_snapshot_without_configured_meta_paths_gets_them_from_its_schema(tiny_snapshot, tmp_path):
+    write_snapshot(tiny_snapshot, tmp_path / "snap")
+    config = load_run_config(DISTILL, snapshot=tmp_path / "snap")
+    assert config.dataset.derived_metapaths
+    assert config.dataset.metapaths == {"author-paper-author": MetaPath(relations=["paper_author", "paper_author"])}
+    plan = DistillPlan.from_config(config)  # every default student, no dataset config
+    assert plan.student("hg2m_plus").metapaths == ("author-paper-author",)
 
 
 def test_unknown_student_metapath_is_refused():
@@ -71,3 +79,17 @@ def test_a_student_never_trains_silently_without_the_signals_its_plan_needs(tiny
     hire = student_plan(StudentConfig(name="h", method="hire"), "tiny", [])
     with pytest.raises(ValueError, match="needs the teacher's embeddings"):
         build_signals(data, hire, split, teacher)
+
+
+def test_derived_meta_paths_cover_every_relation_of_the_target():
+    relations = [RelationInfo(name=n, src_type=s, dst_type=d, num_edges=1) for n, s, d in [
+        ("cites", "paper", "paper"), ("written_by", "paper", "author"), ("reviewed_by", "paper", "author"),
+        ("has_topic", "paper", "field"), ("affiliated_with", "author", "institute"), ("funds", "grant", "paper")]]
+    derived = derive_metapaths("paper", relations)
+    assert {name: path.relations for name, path in derived.items()} == {
+        "cites": ["cites"],
+        "paper-written_by-author-paper": ["written_by", "written_by"],
+        "paper-reviewed_by-author-paper": ["reviewed_by", "reviewed_by"],
+        "paper-field-paper": ["has_topic", "has_topic"],
+        "paper-grant-paper": ["funds", "funds"],
+    }

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from hg2m.config import INDUCTIVE, TRANSDUCTIVE, ConfigError, RunConfig, Setting, StudentConfig
+from hg2m.config import INDUCTIVE, TRANSDUCTIVE, ConfigError, MetaPath, RunConfig, Setting, StudentConfig
 
 # Which teacher signals each student method distils (see hg2m.student for the losses).
 METHOD_SIGNALS: dict[str, frozenset[str]] = {
@@ -83,7 +83,7 @@ class DistillPlan(Frozen):
 
     runs: tuple[Run, ...]
     students: tuple[StudentPlan, ...]
-    pair_metapaths: dict[str, list[str]]  # meta-paths whose neighbour pairs some student reads
+    pair_metapaths: dict[str, MetaPath]  # meta-paths whose neighbour pairs some student reads
     needs_embeddings: bool
     registration_setting: str
 

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from hg2m.config import GraphConfig, SamplingConfig, TeacherConfig
+from hg2m.config import GraphConfig, MetaPath, SamplingConfig, TeacherConfig
 from hg2m.contracts import RunSplit, TeacherRun
 from hg2m.data.graph import HeteroGraphData
 from hg2m.evaluate import split_metrics
@@ -28,7 +28,7 @@ def train_teacher(
     seed: int,
     device: torch.device,
     on_epoch: EpochCallback | None = None,
-    metapaths: dict[str, list[str]] | None = None,
+    metapaths: dict[str, MetaPath] | None = None,
 ) -> TrainedModel:
     """Cross-entropy on the train nodes, full batch or on sampled mini-batches (`config.sampling`).
     Validation accuracy is measured after every epoch (full graph, or batched sampled inference when
@@ -140,7 +140,7 @@ def predict_nodes(model: Teacher, data: HeteroGraphData, nodes: torch.Tensor, sa
 
 def train_teacher_for_run(
     data: HeteroGraphData, split: RunSplit, config: TeacherConfig, graph_config: GraphConfig, device: torch.device,
-    on_epoch: EpochCallback | None = None, metapaths: dict[str, list[str]] | None = None,
+    on_epoch: EpochCallback | None = None, metapaths: dict[str, MetaPath] | None = None,
 ) -> TrainedModel:
     """Train on the run's observed graph (held-out nodes' edges removed), seeded by the run; the returned
     logits are the observed graph's for observed nodes and the full graph's for held-out ones, which only

@@ -7,7 +7,7 @@ import mlflow
 from torch import nn
 from zenml import step
 
-from hg2m.config import GraphConfig, TeacherConfig
+from hg2m.config import GraphConfig, MetaPath, TeacherConfig
 from hg2m.contracts import RunSplit, TeacherReport, TeacherRun
 from hg2m.data.graph import HeteroGraphData
 from hg2m.progress import EpochProgress
@@ -21,7 +21,7 @@ from steps.tracking import TRACKER, link_runs
 @step(experiment_tracker=TRACKER, output_materializers={"teacher_run": TeacherRunMaterializer})
 def teacher(
     graph: HeteroGraphData, split: RunSplit, config: TeacherConfig, graph_config: GraphConfig, device: str,
-    metapaths: dict[str, list[str]], with_embeddings: bool,
+    metapaths: dict[str, MetaPath], with_embeddings: bool,
 ) -> tuple[
     Annotated[nn.Module, "teacher_model"],
     Annotated[TeacherRun, "teacher_run"],

@@ -80,7 +80,7 @@ def test_acm_graph_and_metapath_neighbours(acm_config, acm_snapshot):
     assert {t: data.graph.num_nodes(t) for t in data.graph.ntypes} == NODE_COUNTS
     assert {k: len(v) for k, v in data.splits.items()} == {"train": 60, "val": VAL_SIZE, "test": TEST_SIZE}
     assert data.target_features().shape == (NODE_COUNTS["paper"], FEATURE_DIMS["paper"])
-    pairs = metapath_neighbours(data.graph, acm_config.metapaths, max_per_node=MAX_PER_NODE)
+    pairs = metapath_neighbours(data.graph, acm_config.metapaths, acm_config.target_type, max_per_node=MAX_PER_NODE)
     assert set(pairs["metapath"]) == {"PAP", "PSP"}
     assert (pairs["node"] < pairs["neighbour"]).all() and pairs["neighbour"].max() < NODE_COUNTS["paper"]
 

@@ -82,7 +82,7 @@ def test_imdb_graph_and_metapath_neighbours(imdb_config, imdb_snapshot):
     assert {t: data.graph.num_nodes(t) for t in data.graph.ntypes} == NODE_COUNTS
     assert {k: len(v) for k, v in data.splits.items()} == SPLIT_SIZES
     assert data.target_features().shape == (NODE_COUNTS["movie"], FEATURE_DIM)
-    pairs = metapath_neighbours(data.graph, imdb_config.metapaths, max_per_node=MAX_PER_NODE)
+    pairs = metapath_neighbours(data.graph, imdb_config.metapaths, imdb_config.target_type, max_per_node=MAX_PER_NODE)
     assert set(pairs["metapath"]) == {"MDM", "MAM"}
     assert (pairs["node"] < pairs["neighbour"]).all() and pairs["neighbour"].max() < NODE_COUNTS["movie"]
 

@@ -7,13 +7,14 @@ import pytest
 import torch
 from scipy.optimize import brentq
 
-from hg2m.config import CONFIG_DIR, DatasetConfig, GraphConfig, read_yaml
+from hg2m.config import CONFIG_DIR, DatasetConfig, GraphConfig, MetaPath, read_yaml
 from hg2m.data.graph import build_graph_data
 from hg2m.data.raw import load_raw_dataset
 from hg2m.distill.metapaths import LR_L2, reliable_metapath_edges
 from hg2m.graphs.metapaths import (
     adjacency_chain,
     chain_product,
+    metapath_hops,
     metapath_neighbours,
     metapath_summary,
     resolve_metapath,
@@ -32,7 +33,12 @@ def graph(tiny_snapshot) -> dgl.DGLGraph:
 
 def metapath_counts(graph: dgl.DGLGraph, node_types: list[str]):
     """(N_first, N_last) M_P[i, j] = number of path instances from i to j: the whole product, uncapped."""
-    return chain_product(adjacency_chain(graph, node_types))
+    return chain_product(adjacency_chain(graph, [(r, False) for r in resolve_metapath(graph, node_types)]))
+
+
+def neighbours(graph: dgl.DGLGraph, paths: dict[str, list[str]], **options) -> pd.DataFrame:
+    """metapath_neighbours of author meta-paths written as node-type lists."""
+    return metapath_neighbours(graph, {n: MetaPath(node_types=p) for n, p in paths.items()}, "author", **options)
 
 
 def pair_set(frame: pd.DataFrame) -> set[tuple[int, int]]:
@@ -106,15 +112,29 @@ def test_resolve_errors_name_the_metapath_and_hop(graph):
 
 
 def test_metapath_must_return_to_its_start_type(graph):
-    with pytest.raises(ValueError, match="AP .* same type"):
-        metapath_neighbours(graph, {"AP": ["author", "paper"]}, max_per_node=5)
+    with pytest.raises(ValueError, match="author-paper must start and end at the target type 'author'"):
+        neighbours(graph, {"AP": ["author", "paper"]}, max_per_node=5)
+
+
+def test_relation_paths_walk_each_relation_in_the_direction_that_continues_the_path(graph):
+    """The tiny graph's relation paper_author goes paper -> author: A-P-A walks it backwards, then forwards."""
+    via = MetaPath(relations=["paper_author", "paper_author"])
+    hops = metapath_hops(graph, via, "author")
+    assert [(relation[1], backwards) for relation, backwards in hops] == [("paper_author", True), ("paper_author", False)]
+    by_types = neighbours(graph, {"APA": APA}, max_per_node=5)
+    by_relations = metapath_neighbours(graph, {"APA": via}, "author", max_per_node=5)
+    pd.testing.assert_frame_equal(by_types, by_relations)
+    with pytest.raises(ValueError, match="relation 'paper_venue' .* does not touch type 'author'"):
+        metapath_hops(graph, MetaPath(relations=["paper_venue"]), "author")
+    with pytest.raises(ValueError, match="must start and end at the target type"):
+        metapath_hops(graph, MetaPath(relations=["paper_author"]), "author")  # ends at paper
 
 
 # --- capped neighbour pairs -------------------------------------------------------------------------
 
 
 def test_uncapped_pairs_are_the_off_diagonal_upper_triangle(graph):
-    frame = metapath_neighbours(graph, {"APA": APA}, max_per_node=5)
+    frame = neighbours(graph, {"APA": APA}, max_per_node=5)
     assert list(frame.columns) == ["metapath", "node", "neighbour", "count"]
     assert {c: str(t) for c, t in frame.dtypes.items()} == {
         "metapath": "str", "node": "int64", "neighbour": "int64", "count": "int64"}
@@ -128,30 +148,30 @@ def test_cap_one_keeps_a_pair_when_either_endpoint_ranks_it_first():
     # top-1 lists: a0 -> a2 (count 2 beats a1's 1), a1 -> a0 (tie with a3: smaller id), a2 -> a0, a3 -> a1
     # union: {0,2} from a0/a2, {0,1} from a1 only, {1,3} from a3 only
     g = author_paper_graph([(0, 0), (0, 1), (1, 0), (1, 2), (2, 0), (2, 2), (3, 1), (3, 3)])
-    frame = metapath_neighbours(g, {"APA": APA}, max_per_node=1)
+    frame = neighbours(g, {"APA": APA}, max_per_node=1)
     assert dict(zip(zip(frame["node"], frame["neighbour"]), frame["count"])) == {(0, 1): 1, (0, 2): 2, (1, 3): 1}
 
 
 def test_cap_one_on_tiny_graph(graph):
     # APA: a0's list {a1} (tie with a5 -> smaller id), a1 {a0}, a3 {a4}, a4 {a3}, a5 {a0} -> (0,5) via a5 only
-    assert pair_set(metapath_neighbours(graph, {"APA": APA}, max_per_node=1)) == {(0, 1), (3, 4), (0, 5)}
+    assert pair_set(neighbours(graph, {"APA": APA}, max_per_node=1)) == {(0, 1), (3, 4), (0, 5)}
     # APVPA: every off-diagonal count is 1, so each author's single pick is its smallest-id neighbour:
     # a0 -> a1, a1 -> a0, a2 -> a0, a3 -> a0, a4 -> a0, a5 -> a0
-    capped = metapath_neighbours(graph, {"APVPA": APVPA}, max_per_node=1)
+    capped = neighbours(graph, {"APVPA": APVPA}, max_per_node=1)
     assert pair_set(capped) == {(0, 1), (0, 2), (0, 3), (0, 4), (0, 5)}
 
 
 def test_min_count_and_empty_result(graph):
     # APVPA off-diagonal counts are all 1: min_count 2 leaves nothing, yet a typed frame comes back
-    frame = metapath_neighbours(graph, {"APVPA": APVPA}, max_per_node=5, min_count=2)
+    frame = neighbours(graph, {"APVPA": APVPA}, max_per_node=5, min_count=2)
     assert len(frame) == 0 and str(frame["node"].dtype) == "int64" and str(frame["count"].dtype) == "int64"
-    assert len(metapath_neighbours(graph, {}, max_per_node=5)) == 0
+    assert len(neighbours(graph, {}, max_per_node=5)) == 0
 
 
 def test_chunked_equals_whole(graph):
     metapaths = {"APVPA": APVPA, "APA": APA}
-    whole = metapath_neighbours(graph, metapaths, max_per_node=2, chunk_rows=1024)
-    chunked = metapath_neighbours(graph, metapaths, max_per_node=2, chunk_rows=1)
+    whole = neighbours(graph, metapaths, max_per_node=2, chunk_rows=1024)
+    chunked = neighbours(graph, metapaths, max_per_node=2, chunk_rows=1)
     pd.testing.assert_frame_equal(whole, chunked)
     assert (whole["node"] < whole["neighbour"]).all()
     assert metapath_summary(whole) == {"APA": 3, "APVPA": len(whole) - 3}
@@ -239,7 +259,7 @@ def dblp_graph() -> dgl.DGLGraph:
 
 def test_dblp_metapath_neighbours_are_capped(dblp_graph):
     metapaths = {"APA": APA, "APTPA": APTPA, "APVPA": APVPA}
-    frame = metapath_neighbours(dblp_graph, metapaths, max_per_node=DBLP_CAP)
+    frame = neighbours(dblp_graph, metapaths, max_per_node=DBLP_CAP)
     n = dblp_graph.num_nodes("author")
     summary = metapath_summary(frame)
     assert set(summary) == set(metapaths)
@@ -255,5 +275,5 @@ def test_dblp_metapath_neighbours_are_capped(dblp_graph):
 
 
 def test_dblp_chunks_do_not_change_the_result(dblp_graph):
-    whole = metapath_neighbours(dblp_graph, {"APA": APA}, max_per_node=5, chunk_rows=10_000)
-    pd.testing.assert_frame_equal(whole, metapath_neighbours(dblp_graph, {"APA": APA}, max_per_node=5, chunk_rows=333))
+    whole = neighbours(dblp_graph, {"APA": APA}, max_per_node=5, chunk_rows=10_000)
+    pd.testing.assert_frame_equal(whole, neighbours(dblp_graph, {"APA": APA}, max_per_node=5, chunk_rows=333))

@@ -1,12 +1,12 @@
 import pytest
 import torch
 
-from hg2m.config import GraphConfig, HANConfig
+from hg2m.config import GraphConfig, HANConfig, MetaPath
 from hg2m.data.graph import build_graph_data
 from hg2m.models import build_teacher
 from hg2m.models.han import SemanticAttention, metapath_graph
 
-APA = {"APA": ["author", "paper", "author"]}
+APA = {"APA": MetaPath(node_types=["author", "paper", "author"])}
 
 
 def edge_set(graph, etype: str) -> set[tuple[int, int]]:
@@ -16,8 +16,8 @@ def edge_set(graph, etype: str) -> set[tuple[int, int]]:
 
 def test_metapath_graph_has_capped_pairs_both_ways_and_self_loops(tiny_snapshot):
     data = build_graph_data(tiny_snapshot, GraphConfig())
-    apvpa = ["author", "paper", "venue", "paper", "author"]
-    view = metapath_graph(data.graph, {**APA, "APVPA": apvpa}, max_neighbours=50)
+    apvpa = MetaPath(node_types=["author", "paper", "venue", "paper", "author"])
+    view = metapath_graph(data.graph, {**APA, "APVPA": apvpa}, "author", max_neighbours=50)
     loops = {(i, i) for i in range(6)}
     # papers: 0 by authors {0, 1}, 2 by {3, 4}, 3 by {5, 0}; paper 1 has author 2 alone
     apa_pairs = {(0, 1), (3, 4), (0, 5)}
@@ -30,7 +30,7 @@ def test_metapath_graph_has_capped_pairs_both_ways_and_self_loops(tiny_snapshot)
 
 def test_cap_keeps_each_nodes_strongest_neighbours(tiny_snapshot):
     data = build_graph_data(tiny_snapshot, GraphConfig())
-    view = metapath_graph(data.graph, APA, max_neighbours=1)
+    view = metapath_graph(data.graph, APA, "author", max_neighbours=1)
     # author 0 has neighbours 1 and 5 (one shared paper each): the tie goes to the smaller id, but author 5
     # keeps the pair from its own side (a pair stays if either endpoint kept it)
     assert {(0, 1), (0, 5)} <= edge_set(view, "APA")

@@ -6,13 +6,14 @@ import dgl
 import pytest
 import torch
 
-from hg2m.config import TEACHER_NAMES, GraphConfig, RGCNConfig, SamplingConfig, TeacherConfig, teacher_config
+from hg2m.config import TEACHER_NAMES, GraphConfig, MetaPath, RGCNConfig, SamplingConfig, TeacherConfig, teacher_config
 from hg2m.data.graph import build_graph_data
 from hg2m.models import TEACHERS, build_teacher
 from hg2m.models.base import ids_by_type
 from hg2m.teacher import sampled_inference, train_teacher
 
-METAPATHS = {"APA": ["author", "paper", "author"], "APVPA": ["author", "paper", "venue", "paper", "author"]}
+METAPATHS = {"APA": MetaPath(node_types=["author", "paper", "author"]),
+             "APVPA": MetaPath(node_types=["author", "paper", "venue", "paper", "author"])}
 SMALL = {"rgcn": {}, "han": {"num_heads": 2}, "simplehgn": {"num_heads": 2, "edge_dim": 4}, "hgt": {"num_heads": 2}}
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from hg2m.config.metapaths import derive_metapaths
 from hg2m.config.paths import CONFIG_DIR, ConfigError
 from hg2m.config.schema import RunConfig, SyntheticGraphConfig
 from hg2m.data.snapshot import MANIFEST_FILE, SnapshotError, read_manifest
@@ -63,14 +64,19 @@ def snapshot_dataset(folder: Path, base: dict) -> dict:
     except SnapshotError as err:
         problem = "no manifest.json" if not (folder / MANIFEST_FILE).is_file() else str(err)
         raise ConfigError(f"snapshot {folder}: {problem} (a snapshot folder holds manifest.json, nodes/ and "
-                          "edges/; see the README, 'The snapshot format')") from err
+                          "edges/; see docs/snapshot-format.md)") from err
     facts = {"name": manifest.name, "target_type": manifest.target_type, "num_classes": manifest.num_classes}
     for key in ("target_type", "num_classes"):
         if key in base and base[key] != facts[key]:
             raise ConfigError(f"{folder / MANIFEST_FILE}: {key} is {facts[key]!r}, but dataset {base['name']!r} "
                               f"has {base[key]!r}")
+    derived = {}
+    if not base.get("metapaths"):
+        metapaths = derive_metapaths(manifest.target_type, manifest.relations)
+        derived = {"metapaths": {name: path.model_dump(exclude_none=True) for name, path in metapaths.items()},
+                   "derived_metapaths": True}
     # a new snapshot of a known dataset keeps that dataset's name (and so its registered model)
-    return {"class_names": manifest.class_names, **base, **facts, "name": base.get("name", facts["name"]),
+    return {"class_names": manifest.class_names, **base, **facts, **derived, "name": base.get("name", facts["name"]),
             "loader": "snapshot", "raw_dir": str(folder.resolve()), "split": "given"}
 
 
@@ -85,21 +91,41 @@ def flatten_keys(mapping: dict, prefix: str = "") -> list[tuple[str, object]]:
     return items
 
 
+def dataset_config_path(dataset: str) -> Path:
+    """A dataset YAML given as a path (ends in .yaml/.yml or has a folder in it), else a name under configs/datasets/."""
+    if dataset.endswith((".yaml", ".yml")) or "/" in dataset:
+        return Path(dataset)
+    return named_config_path("dataset", dataset)
+
+
+def select_students(data: dict, names: list[str], source: Path) -> None:
+    """Keep only the named students of the (unvalidated) config, in config order; unknown names are an error."""
+    known = [s.get("name") for s in data.get("students", []) if isinstance(s, dict)]
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown students {unknown}: {source} defines {known}")
+    data["students"] = [s for s in data["students"] if s.get("name") in names]
+
+
 def load_run_config(
     pipeline_config: Path, dataset: str | None = None, overrides: dict[str, object] | None = None,
-    teacher: str | None = None, snapshot: Path | None = None,
+    teacher: str | None = None, snapshot: Path | None = None, students: list[str] | None = None,
 ) -> RunConfig:
-    """Load a pipeline config, attach its dataset config and its teacher config (`teacher: <name>` names
-    configs/teachers/<name>.yaml; `teacher` here replaces it), apply dotted-key overrides, validate.
+    """Load a pipeline config, attach its dataset config (a name under configs/datasets/ or a YAML path) and its
+    teacher config (`teacher: <name>` names configs/teachers/<name>.yaml; `teacher` here replaces it), keep only
+    `students` if given, apply dotted-key overrides, and validate once, with every choice applied.
 
     With `snapshot` (a snapshot folder), the data comes from that folder; `dataset`, if given, still
-    supplies the name, meta-paths and teacher settings (e.g. a newer snapshot of DBLP)."""
+    supplies the name, meta-paths and teacher settings (e.g. a newer snapshot of DBLP). Without configured
+    meta-paths, a snapshot's are derived from its schema."""
     data = read_yaml(pipeline_config)
     default_dataset = data.pop("dataset_name", None)
     dataset_name = dataset or (None if snapshot else default_dataset)
     if not dataset_name and snapshot is None:
         raise ConfigError(f"{pipeline_config}: no dataset given (pass --dataset or set dataset_name)")
-    data["dataset"] = read_yaml(named_config_path("dataset", dataset_name)) if dataset_name else {}
+    data["dataset"] = read_yaml(dataset_config_path(dataset_name)) if dataset_name else {}
+    if students:
+        select_students(data, students, pipeline_config)
     if snapshot is not None:
         data["dataset"] = snapshot_dataset(Path(snapshot), data["dataset"])
     teacher = teacher or data.get("teacher", "rgcn")

@@ -19,6 +19,33 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class MetaPath(StrictModel):
+    """A path from the target type back to it, written as node types or as relations (exactly one of them).
+
+    node_types: e.g. [author, paper, author]; each hop must be joined by exactly one relation (reverse
+    relations included). relations: snapshot relation names, e.g. [paper_author, paper_author]; each is
+    walked in the direction that continues the path (forward for a relation from a type to itself), so a
+    path can pick one of several relations between the same two types. A plain list means node_types.
+    """
+
+    node_types: list[str] | None = Field(None, min_length=2)
+    relations: list[str] | None = Field(None, min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _list_is_node_types(cls, data: object) -> object:
+        return {"node_types": data} if isinstance(data, list) else data
+
+    @model_validator(mode="after")
+    def _exactly_one_form(self) -> Self:
+        if (self.node_types is None) == (self.relations is None):
+            raise ValueError("give either node_types (a list of node types) or relations, not both")
+        return self
+
+    def describe(self) -> str:
+        return "-".join(self.node_types) if self.node_types else "via " + ", ".join(self.relations)
+
+
 class DatasetConfig(StrictModel):
     """Where a built-in dataset's raw files are and how to turn them into a snapshot."""
 
@@ -31,9 +58,11 @@ class DatasetConfig(StrictModel):
     split_seed: int = Field(0, description="Seed for loaders that must cut train/val themselves.")
     val_fraction: float = Field(0.2, gt=0, lt=1)
     class_names: list[str] = []
-    metapaths: dict[str, list[str]] = Field(
-        default_factory=dict, description="Meta-paths from the target type back to it, as node-type sequences."
+    metapaths: dict[str, MetaPath] = Field(
+        default_factory=dict, description="Meta-paths from the target type back to it (see MetaPath). A snapshot "
+        "without any gets them derived from its schema (hg2m.config.metapaths)."
     )
+    derived_metapaths: bool = Field(False, description="Set by hg2m: the meta-paths were derived, not configured.")
     teacher_overrides: dict[str, dict] = Field(
         default_factory=dict, description="Teacher name -> settings that replace that teacher's defaults on "
         "this dataset (applied before CLI overrides)."

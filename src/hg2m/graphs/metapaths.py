@@ -10,7 +10,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from hg2m.config import MetaPath
+
 PAIR_COLUMNS = {"metapath": "str", "node": "int64", "neighbour": "int64", "count": "int64"}
+Hop = tuple[tuple[str, str, str], bool]  # (canonical relation, walked backwards)
 
 
 def resolve_metapath(graph: dgl.DGLGraph, node_types: list[str]) -> list[tuple[str, str, str]]:
@@ -25,10 +28,47 @@ def resolve_metapath(graph: dgl.DGLGraph, node_types: list[str]) -> list[tuple[s
     return hops
 
 
-def adjacency_chain(graph: dgl.DGLGraph, node_types: list[str]) -> list[sp.csr_matrix]:
-    """One (N_src, N_dst) int64 CSR matrix per hop: rows = source nodes, entries = edge multiplicity."""
+def relation_hops(graph: dgl.DGLGraph, relations: list[str], start: str) -> list[Hop]:
+    """Each relation walked from where the path stands: forward from its source type, backwards from its
+    destination type (forward for a relation from a type to itself)."""
+    hops, here = [], start
+    for name in relations:
+        matches = [c for c in graph.canonical_etypes if c[1] == name]
+        if len(matches) != 1:
+            raise ValueError(f"meta-path via {', '.join(relations)}: the graph has {len(matches)} relations named "
+                             f"{name!r}, expected one")
+        src, _, dst = relation = matches[0]
+        if here not in (src, dst):
+            raise ValueError(f"meta-path via {', '.join(relations)}: relation {name!r} ({src} -> {dst}) does not "
+                             f"touch type {here!r}, where the path stands")
+        backwards = here != src
+        hops.append((relation, backwards))
+        here = src if backwards else dst
+    return hops
+
+
+def metapath_hops(graph: dgl.DGLGraph, path: MetaPath, target: str) -> list[Hop]:
+    """The hops of a meta-path that starts and ends at `target`."""
+    if path.node_types is not None:
+        hops = [(relation, False) for relation in resolve_metapath(graph, path.node_types)]
+        ends = (path.node_types[0], path.node_types[-1])
+    else:
+        hops = relation_hops(graph, path.relations, target)
+        last, backwards = hops[-1]
+        ends = (target, last[0] if backwards else last[2])
+    if ends != (target, target):
+        raise ValueError(f"meta-path {path.describe()} must start and end at the target type {target!r}")
+    return hops
+
+
+def adjacency_chain(graph: dgl.DGLGraph, hops: list[Hop]) -> list[sp.csr_matrix]:
+    """One (N_from, N_to) int64 CSR matrix per hop: rows = the nodes the hop leaves, entries = edge multiplicity."""
     # int64, not DGL's float32: path counts on dense meta-paths must stay exact
-    return [graph.adj_external(etype=e, scipy_fmt="csr").astype(np.int64) for e in resolve_metapath(graph, node_types)]
+    chain = []
+    for relation, backwards in hops:
+        matrix = graph.adj_external(etype=relation, scipy_fmt="csr").astype(np.int64)
+        chain.append(matrix.T.tocsr() if backwards else matrix)
+    return chain
 
 
 def chain_product(chain: list[sp.csr_matrix], rows: slice | None = None) -> sp.csr_matrix:
@@ -87,14 +127,14 @@ def empty_frame(columns: dict[str, str]) -> pd.DataFrame:
 
 
 def metapath_neighbours(
-    graph: dgl.DGLGraph, metapaths: dict[str, list[str]], max_per_node: int, min_count: int = 1, chunk_rows: int = 1024
+    graph: dgl.DGLGraph, metapaths: dict[str, MetaPath], target: str, max_per_node: int, min_count: int = 1,
+    chunk_rows: int = 1024,
 ) -> pd.DataFrame:
     """(pairs, 4) frame metapath, node < neighbour, count: pairs in either endpoint's top-`max_per_node` by count."""
     frames = []
-    for name, node_types in metapaths.items():
-        if node_types[0] != node_types[-1]:
-            raise ValueError(f"meta-path {name} ({'-'.join(node_types)}) must start and end at the same type")
-        pairs = capped_pairs(adjacency_chain(graph, node_types), max_per_node, min_count, chunk_rows)
+    for name, path in metapaths.items():
+        chain = adjacency_chain(graph, metapath_hops(graph, path, target))
+        pairs = capped_pairs(chain, max_per_node, min_count, chunk_rows)
         frames.append(pairs.assign(metapath=name)[list(PAIR_COLUMNS)])
     if not frames:
         return empty_frame(PAIR_COLUMNS)

@@ -7,7 +7,7 @@ settings class (`RGCNConfig`, `HANConfig`, ... in `hg2m.config.schema`),
 
 from __future__ import annotations
 
-from hg2m.config import GraphConfig, TeacherConfig
+from hg2m.config import GraphConfig, MetaPath, TeacherConfig
 from hg2m.data.graph import HeteroGraphData
 from hg2m.models.base import Teacher, TeacherSpec
 from hg2m.models.han import HAN
@@ -22,7 +22,7 @@ TEACHERS: dict[str, type[Teacher]] = {"rgcn": RGCN, "han": HAN, "simplehgn": Sim
 __all__ = ["MLP", "RGCN", "TEACHERS", "Teacher", "TeacherOutput", "TeacherSpec", "build_teacher", "teacher_spec"]
 
 
-def teacher_spec(data: HeteroGraphData, graph_config: GraphConfig, metapaths: dict[str, list[str]]) -> TeacherSpec:
+def teacher_spec(data: HeteroGraphData, graph_config: GraphConfig, metapaths: dict[str, MetaPath]) -> TeacherSpec:
     """What a teacher needs to know about this graph's node types, relations and classes."""
     graph = data.graph
     return TeacherSpec(
@@ -37,7 +37,7 @@ def teacher_spec(data: HeteroGraphData, graph_config: GraphConfig, metapaths: di
 
 
 def build_teacher(
-    config: TeacherConfig, data: HeteroGraphData, graph_config: GraphConfig, metapaths: dict[str, list[str]] | None = None
+    config: TeacherConfig, data: HeteroGraphData, graph_config: GraphConfig, metapaths: dict[str, MetaPath] | None = None
 ) -> Teacher:
     """Instantiate the configured teacher for this graph (`config.model` picks the class in `TEACHERS`)."""
     return TEACHERS[config.model](teacher_spec(data, graph_config, metapaths or {}), config)

@@ -14,6 +14,7 @@ import dgl
 import torch
 from torch import nn
 
+from hg2m.config import MetaPath
 from hg2m.models.output import TeacherOutput
 
 GraphOrBlocks = dgl.DGLGraph | list[dgl.DGLGraph]
@@ -26,7 +27,7 @@ class TeacherSpec:
     feature_dims: node type -> input feature width, for types with features.
     num_nodes: node type -> count (featureless types get a learned embedding of `embedding_dim`).
     canonical_etypes: the graph's (src type, relation, dst type) triples, reverse relations included.
-    metapaths: name -> node-type sequence from the target back to it (HAN's meta-path graphs).
+    metapaths: name -> MetaPath from the target back to it (HAN's meta-path graphs).
     """
 
     feature_dims: dict[str, int]
@@ -35,7 +36,7 @@ class TeacherSpec:
     target_type: str
     num_classes: int
     embedding_dim: int = 64
-    metapaths: dict[str, list[str]] = field(default_factory=dict)
+    metapaths: dict[str, MetaPath] = field(default_factory=dict)
 
     @property
     def relations(self) -> list[str]:

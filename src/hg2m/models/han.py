@@ -20,8 +20,8 @@ import torch
 from dgl.nn import GATConv
 from torch import nn
 
-from hg2m.config import HANConfig
-from hg2m.graphs.metapaths import adjacency_chain, capped_pairs
+from hg2m.config import HANConfig, MetaPath
+from hg2m.graphs.metapaths import adjacency_chain, capped_pairs, metapath_hops
 from hg2m.models.base import GraphOrBlocks, Teacher, TeacherSpec, destination_part, layer_graphs
 from hg2m.models.inputs import TypeInputs
 from hg2m.models.output import TeacherOutput
@@ -29,13 +29,15 @@ from hg2m.models.output import TeacherOutput
 PAIR_CHUNK_ROWS = 1024  # rows of the meta-path product held at once
 
 
-def metapath_graph(graph: dgl.DGLGraph, metapaths: dict[str, list[str]], max_neighbours: int) -> dgl.DGLGraph:
+def metapath_graph(
+    graph: dgl.DGLGraph, metapaths: dict[str, MetaPath], target: str, max_neighbours: int
+) -> dgl.DGLGraph:
     """One relation per meta-path on the target type: capped neighbour pairs both ways, plus self-loops."""
-    target = next(iter(metapaths.values()))[0]
     n = graph.num_nodes(target)
     relations = {}
-    for name, node_types in metapaths.items():
-        pairs = capped_pairs(adjacency_chain(graph, node_types), max_neighbours, 1, PAIR_CHUNK_ROWS)
+    for name, path in metapaths.items():
+        chain = adjacency_chain(graph, metapath_hops(graph, path, target))
+        pairs = capped_pairs(chain, max_neighbours, 1, PAIR_CHUNK_ROWS)
         i, j, loops = pairs["node"].to_numpy(), pairs["neighbour"].to_numpy(), np.arange(n)
         src, dst = np.r_[i, j, loops], np.r_[j, i, loops]
         relations[(target, name, target)] = (torch.from_numpy(src), torch.from_numpy(dst))
@@ -88,7 +90,7 @@ class HAN(Teacher):
         self.init_output(width, spec.num_classes, config.dropout)
 
     def graph_view(self, graph: dgl.DGLGraph) -> dgl.DGLGraph:
-        return metapath_graph(graph, self.metapaths, self.max_neighbours)
+        return metapath_graph(graph, self.metapaths, self.target_type, self.max_neighbours)
 
     def forward(
         self, graph: GraphOrBlocks, features: dict[str, torch.Tensor], input_ids: dict[str, torch.Tensor] | None = None
