@@ -23,7 +23,7 @@ from pathlib import Path
 from hg2m.config import CONFIG_DIR, PROJECT_ROOT, SETTINGS, TEACHER_NAMES, ConfigError, RunConfig, load_run_config
 from hg2m.contracts import CHALLENGER_ALIAS, CHAMPION_ALIAS
 from hg2m.environment import MLFLOW_STORE, configure_environment, default_mlflow_uri
-from hg2m.plan import DistillPlan
+from hg2m.plan import plan_run
 
 PIPELINES = ("distill", "retrain")
 RETRAIN_LOCK = ".zenml_home/retrain.lock"
@@ -109,18 +109,20 @@ def overrides_from(args: argparse.Namespace) -> dict[str, object]:
 
 def print_summary(outcome, tracking_uri: str, seconds: float) -> None:
     """The results table, the step table, what was registered and what the gate decided."""
-    from hg2m.evaluate import display_table, markdown_table
+    from hg2m.evaluate import display_table, markdown_table, teacher_warnings
 
     reg, gate = outcome.registration, outcome.gate_decision
     print(f"\nDistilled on {outcome.config.dataset.name} (snapshot {reg.snapshot_hash[:12]}), "
           f"ZenML run {outcome.run.name}, {seconds:.1f} s. Test scores in %, mean ± std over seeds:\n")
     print(markdown_table(display_table(outcome.summary)))
+    for warning in teacher_warnings(outcome.results):
+        print(f"\nwarning: {warning}")
     steps = outcome.step_table().fillna("-")  # cached steps ran no code: no peak memory
     print("\nSteps (wall seconds; peak resident memory of the step, MiB):\n")
     print(markdown_table(steps, digits=1))
     champion = "none" if gate.champion_version is None else f"version {gate.champion_version}: {gate.champion_score:.4f}"
     print(f"\nRegistered {reg.student} ({reg.run.setting}, seed {reg.run.seed}) as {reg.name} version {reg.version} "
-          f"(alias {CHALLENGER_ALIAS}). Gate: challenger {gate.challenger_score:.4f} test Micro-F1, champion "
+          f"(alias {CHALLENGER_ALIAS}): {reg.reason}.\nGate: challenger {gate.challenger_score:.4f} test Micro-F1, champion "
           f"{champion}, margin {gate.margin}. {'Promoted to ' + CHAMPION_ALIAS if gate.promote else 'Champion kept'}: "
           f"{gate.reason}.\n"
           f"Load it with mlflow.pyfunc.load_model('{reg.model_uri}'), or serve it (docs/serving.md):\n"
@@ -161,7 +163,7 @@ def crontab_line(args: argparse.Namespace, argv: list[str]) -> str:
 def load_config(args: argparse.Namespace, snapshot: Path | None) -> RunConfig:
     """The config with every flag applied, validated, and checked to be trainable (its plan)."""
     config = load_run_config(args.config, args.dataset, overrides_from(args), args.teacher, snapshot, args.students)
-    DistillPlan.from_config(config)
+    plan_run(config)
     return config
 
 

@@ -35,7 +35,7 @@ from hg2m.contracts import GateDecision, Registration
 from hg2m.data.graph import HeteroGraphData
 from hg2m.data.raw import source_fingerprint
 from hg2m.environment import local_artifact_root
-from hg2m.plan import DistillPlan, Run
+from hg2m.plan import DistillPlan, Run, plan_run
 from hg2m.tracking import ensure_experiment
 from pipelines.stack import ensure_stack
 from steps.distill.metapaths import metapaths
@@ -71,10 +71,11 @@ def student_step(name: str) -> str:
 
 
 @pipeline(name=PIPELINE, on_start=start_memory_watch, on_success=record_peak_memory)
-def distill(run_config: dict, source_fingerprint: str) -> None:
-    """`source_fingerprint` identifies the raw files (or the snapshot's content), so changed data busts the cache."""
+def distill(run_config: dict, plan: dict, source_fingerprint: str) -> None:
+    """`plan` is DistillPlan's, made once before the run; `source_fingerprint` identifies the raw files (or the
+    snapshot's content), so changed data busts the cache."""
     config = RunConfig.model_validate(run_config)
-    plan = DistillPlan.from_config(config)
+    plan = DistillPlan.model_validate(plan)
     fraction, device = config.evaluation.inductive_fraction, config.device
     snapshot = ingest_snapshot(dataset=config.dataset, raw_fingerprint=source_fingerprint)
     validate(snapshot)
@@ -162,12 +163,12 @@ def run_distill(config: RunConfig, tracking_uri: str, artifact_root: Path | None
                 fingerprint: str | None = None) -> DistillRun:
     """Set up the stack and MLflow experiment and run the pipeline. `fingerprint` is the data source's
     fingerprint when the caller has it already (retraining hashed the snapshot to decide whether to run)."""
-    DistillPlan.from_config(config)  # an impossible plan fails here, before anything starts
+    plan = plan_run(config)  # an impossible plan fails here, before anything starts
     ensure_stack(tracking_uri)
     ensure_experiment(tracking_uri, config.experiment_name, artifact_root or local_artifact_root(tracking_uri))
     # FAIL_FAST re-raises the failing step's own exception (e.g. the validation report), not a summary.
     configured = distill.with_options(enable_cache=config.enable_cache, execution_mode=ExecutionMode.FAIL_FAST,
                                       settings=tracker_settings(config.experiment_name))
-    run = configured(run_config=config.model_dump(mode="json"),
+    run = configured(run_config=config.model_dump(mode="json"), plan=plan.model_dump(mode="json"),
                      source_fingerprint=fingerprint or source_fingerprint(config.dataset))
     return DistillRun(run)

@@ -1,6 +1,7 @@
+import pandas as pd
 import pytest
 
-from hg2m.evaluate import classification_metrics
+from hg2m.evaluate import classification_metrics, select_best, selection_reason, teacher_warnings
 
 
 def test_metrics_hand_computed():
@@ -50,3 +51,20 @@ def test_summary_mean_and_std_over_seeds():
     assert summary.loc[0, "micro_f1_mean"] == pytest.approx(0.85)
     assert summary.loc[0, "micro_f1_std"] == pytest.approx(0.0707107, rel=1e-5)  # sample std of 0.8, 0.9
     assert display_table(summary).loc[0, "micro_f1"] == "85.00 ± 7.07"
+
+
+def results_frame(val: dict[str, tuple[str, float]]) -> pd.DataFrame:
+    """Long results with one seed: model -> (method, val micro_f1)."""
+    return pd.DataFrame([{"model": m, "method": kind, "setting": "transductive", "seed": 0, "part": "val",
+                          "accuracy": v, "macro_f1": v, "micro_f1": v} for m, (kind, v) in val.items()])
+
+
+def test_a_teacher_below_the_plain_mlp_is_named_and_the_registration_says_why():
+    weak = results_frame({"rgcn": ("teacher", 0.60), "mlp": ("mlp", 0.70), "hg2m": ("hg2m", 0.72)})
+    (warning,) = teacher_warnings(weak)
+    assert "teacher rgcn is below the plain MLP mlp on validation in transductive (0.6000 < 0.7000" in warning
+    assert select_best(weak, "transductive") == ("hg2m", 0)
+    assert selection_reason(weak, "transductive", "hg2m") == (
+        "hg2m: best mean validation micro_f1 of 2 students in transductive (0.7200); teacher rgcn 0.6000, mlp mlp 0.7000")
+    strong = results_frame({"rgcn": ("teacher", 0.90), "mlp": ("mlp", 0.70), "hg2m": ("hg2m", 0.88)})
+    assert teacher_warnings(strong) == []

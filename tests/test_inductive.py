@@ -2,9 +2,11 @@
 
 import pytest
 import torch
+from conftest import make_tiny_snapshot
 
 from hg2m.config import GraphConfig, OptimConfig, RGCNConfig, StudentConfig
 from hg2m.contracts import RunSplit, TeacherRun
+from hg2m.data.facts import snapshot_facts
 from hg2m.data.graph import build_graph_data
 from hg2m.distill.signals import build_signals
 from hg2m.inductive import evaluation_parts, observed_graph, split_run
@@ -76,7 +78,7 @@ def test_students_never_read_hidden_soft_labels(data, method):
     reliable = torch.ones(6, dtype=torch.bool)  # even a 'reliable' hidden node must be masked out
     pairs = pd.DataFrame({"metapath": "APA", "node": [0, 0, 3], "neighbour": [1, 5, 4], "count": [1, 1, 1]})
     config = StudentConfig(name="s", method=method, hidden_dim=4, gamma=0.5, optim=OptimConfig(max_epochs=3, patience=3))
-    plan = student_plan(config, "tiny", ["APA"])
+    plan = student_plan(config, "tiny", ["APA"], snapshot_facts(make_tiny_snapshot(), "tiny"))
     signals = build_signals(data, plan, held_out(5), TeacherRun(logits=teacher), reliable=reliable, pairs=pairs)
     assert not signals.observed[5]
     if method == "hg2m_plus":

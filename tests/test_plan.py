@@ -3,20 +3,23 @@ refused before anything trains."""
 
 import pytest
 import torch
+from conftest import make_tiny_snapshot
 
 from hg2m.config import CONFIG_DIR, GraphConfig, MetaPath, StudentConfig, load_run_config
 from hg2m.config.metapaths import derive_metapaths
 from hg2m.contracts import RunSplit, TeacherRun
+from hg2m.data.facts import snapshot_facts
 from hg2m.data.graph import build_graph_data
-from hg2m.data.snapshot import RelationInfo, write_snapshot
+from hg2m.data.snapshot import NodeTypeInfo, RelationInfo, write_snapshot
 from hg2m.distill.signals import build_signals
-from hg2m.plan import DistillPlan, PlanError, Run, student_plan
+from hg2m.plan import DistillPlan, PlanError, Run, plan_run, student_plan
 
 DISTILL = CONFIG_DIR / "pipelines" / "distill.yaml"
+TINY = snapshot_facts(make_tiny_snapshot(), "tiny")
 
 
 def test_dblp_plan_decides_runs_signals_and_metapaths():
-    plan = DistillPlan.from_config(load_run_config(DISTILL, "dblp", {"evaluation.seeds": [0, 1]}))
+    plan = plan_run(load_run_config(DISTILL, "dblp", {"evaluation.seeds": [0, 1]}))
     assert [r.key for r in plan.runs] == ["transductive_s0", "transductive_s1", "inductive_s0", "inductive_s1"]
     by_name = {s.name: s for s in plan.students}
     assert not by_name["mlp"].soft_labels and by_name["hg2m"].soft_labels and not by_name["hg2m"].reliability
@@ -30,7 +33,7 @@ def test_dblp_plan_decides_runs_signals_and_metapaths():
 def test_plan_without_meta_path_students_needs_no_pairs_reliability_or_embeddings():
     config = load_run_config(DISTILL, "dblp", {"evaluation.settings": ["inductive"]})
     config = config.model_copy(update={"students": [s for s in config.students if s.name in ("mlp", "hg2m")]})
-    plan = DistillPlan.from_config(config)
+    plan = plan_run(config)
     assert not (plan.needs_pairs or plan.needs_embeddings or plan.needs_reliability)
     assert plan.pair_metapaths == {} and plan.registration_setting == "inductive"
 
@@ -38,19 +41,19 @@ def test_plan_without_meta_path_students_needs_no_pairs_reliability_or_embedding
 def test_pairs_are_computed_only_for_the_metapaths_students_use():
     config = load_run_config(DISTILL, "dblp")
     only_apa = StudentConfig(name="apa", method="hg2m_plus", gamma=0.5, metapaths=["APA"])
-    plan = DistillPlan.from_config(config.model_copy(update={"students": [only_apa]}))
+    plan = plan_run(config.model_copy(update={"students": [only_apa]}))
     assert list(plan.pair_metapaths) == ["APA"] and plan.student("apa").metapaths == ("APA",)
 
 
 def test_meta_path_student_on_a_dataset_without_meta_paths_is_refused_before_training():
     config = load_run_config(DISTILL, "dblp", {"dataset.metapaths": {}})  # valid: the schema knows no plan
     with pytest.raises(PlanError, match="'hg2m_plus' uses meta-path distillation .* defines no meta-paths"):
-        DistillPlan.from_config(config)
+        plan_run(config)
     kept = [s for s in config.students if s.name in ("mlp", "hg2m", "hg2m_plus_no_mp", "hire")]
-    plan = DistillPlan.from_config(config.model_copy(update={"students": kept}))  # --students without them
+    plan = plan_run(config.model_copy(update={"students": kept}))  # --students without them
     assert not plan.needs_pairs
     with pytest.raises(PlanError, match="teacher 'han' runs on meta-path graphs"):
-        DistillPlan.from_config(load_run_config(DISTILL, "dblp", {"dataset.metapaths": {}}, teacher="han"))
+        plan_run(load_run_config(DISTILL, "dblp", {"dataset.metapaths": {}}, teacher="han"))
 
 
 def test_a_snapshot_without_configured_meta_paths_gets_them_from_its_schema(tiny_snapshot, tmp_path):
@@ -58,25 +61,25 @@ def test_a_snapshot_without_configured_meta_paths_gets_them_from_its_schema(tiny
     config = load_run_config(DISTILL, snapshot=tmp_path / "snap")
     assert config.dataset.derived_metapaths
     assert config.dataset.metapaths == {"author-paper-author": MetaPath(relations=["paper_author", "paper_author"])}
-    plan = DistillPlan.from_config(config)  # every default student, no dataset config
+    plan = plan_run(config)  # every default student, no dataset config
     assert plan.student("hg2m_plus").metapaths == ("author-paper-author",)
 
 
 def test_unknown_student_metapath_is_refused():
     with pytest.raises(PlanError, match=r"meta-paths \['APXA'\] are not among"):
-        student_plan(StudentConfig(name="s", method="hg2m_plus", gamma=0.5, metapaths=["APXA"]), "dblp", ["APA"])
+        student_plan(StudentConfig(name="s", method="hg2m_plus", gamma=0.5, metapaths=["APXA"]), "dblp", ["APA"], TINY)
 
 
 def test_a_student_never_trains_silently_without_the_signals_its_plan_needs(tiny_snapshot):
     data = build_graph_data(tiny_snapshot, GraphConfig())
     split = RunSplit(run=Run(setting="transductive", seed=0), num_nodes=6, hidden=[])
-    plan = student_plan(StudentConfig(name="s", method="hg2m_plus", gamma=0.5), "tiny", ["APA"])
+    plan = student_plan(StudentConfig(name="s", method="hg2m_plus", gamma=0.5), "tiny", ["APA"], TINY)
     teacher = TeacherRun(logits=torch.zeros(6, 2))
     with pytest.raises(ValueError, match="needs meta-path neighbour pairs"):
         build_signals(data, plan, split, teacher, reliable=torch.ones(6, dtype=torch.bool), pairs=None)
     with pytest.raises(ValueError, match="needs reliability scores"):
         build_signals(data, plan, split, teacher, reliable=None)
-    hire = student_plan(StudentConfig(name="h", method="hire"), "tiny", [])
+    hire = student_plan(StudentConfig(name="h", method="hire"), "tiny", [], TINY)
     with pytest.raises(ValueError, match="needs the teacher's embeddings"):
         build_signals(data, hire, split, teacher)
 
@@ -93,3 +96,20 @@ def test_derived_meta_paths_cover_every_relation_of_the_target():
         "paper-field-paper": ["has_topic", "has_topic"],
         "paper-grant-paper": ["funds", "funds"],
     }
+
+
+def test_impossible_runs_are_refused_by_what_the_graph_holds(tiny_snapshot, tmp_path):
+    write_snapshot(tiny_snapshot, tmp_path / "snap")
+    config = load_run_config(DISTILL, snapshot=tmp_path / "snap")
+    through_missing = {"dataset.metapaths": {"AXA": ["author", "institute", "author"]}}
+    with pytest.raises(PlanError, match="meta-path 'AXA' does not fit the graph of .*author->institute"):
+        plan_run(load_run_config(DISTILL, snapshot=tmp_path / "snap", overrides=through_missing))
+    no_val = TINY.model_copy(update={"split_counts": {"train": 2, "val": 0, "test": 2}})
+    with pytest.raises(PlanError, match="no 'author' nodes in split 'val'"):
+        DistillPlan.from_config(config, no_val)
+    featureless = TINY.model_copy(update={"node_types": {**TINY.node_types, "author": NodeTypeInfo(count=6)}})
+    own = StudentConfig(name="own", method="hg2m", inputs="own")
+    with pytest.raises(PlanError, match="student 'own': inputs `own`, but target type 'author' has no features"):
+        student_plan(own, "tiny", [], featureless)
+    assert student_plan(StudentConfig(name="auto", method="hg2m"), "tiny", [], featureless).inputs == "own+neighbours"
+    assert student_plan(StudentConfig(name="auto", method="hg2m"), "tiny", [], TINY).inputs == "own"

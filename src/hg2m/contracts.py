@@ -127,6 +127,7 @@ class Registration(Contract):
     student: str
     run: Run
     snapshot_hash: str
+    reason: str  # why this student: its validation score beside the teacher's and the plain MLP's
 
 
 class GateDecision(Contract):

@@ -70,10 +70,44 @@ def summary_table(results: pd.DataFrame) -> pd.DataFrame:
 
 def select_best(results: pd.DataFrame, setting: str) -> tuple[str, int]:
     """(student, seed): the student with the best mean val Micro-F1 in `setting`, and its best seed."""
-    val = results[(results["method"] != "teacher") & (results["part"] == "val") & (results["setting"] == setting)]
-    best = val.groupby("model", sort=False)[SELECTION_METRIC].mean().idxmax()
-    runs = val[val["model"] == best]
+    students = results[results["method"] != "teacher"]
+    best = mean_val_scores(students, setting).idxmax()
+    runs = students[(students["model"] == best) & (students["part"] == "val") & (students["setting"] == setting)]
     return best, int(runs.loc[runs[SELECTION_METRIC].idxmax(), "seed"])
+
+
+def mean_val_scores(results: pd.DataFrame, setting: str) -> pd.Series:
+    """Mean validation Micro-F1 over seeds of every model (teacher included) in `setting`, by model name."""
+    val = results[(results["part"] == "val") & (results["setting"] == setting)]
+    return val.groupby("model", sort=False)[SELECTION_METRIC].mean()
+
+
+def selection_reason(results: pd.DataFrame, setting: str, chosen: str) -> str:
+    """Why `chosen` was registered, with the teacher's and the plain MLP's scores beside it."""
+    scores = mean_val_scores(results, setting)
+    kinds = results.drop_duplicates("model").set_index("model")["method"]
+    others = ", ".join(f"{kind} {model} {scores[model]:.4f}" for model, kind in kinds.items()
+                       if kind in ("teacher", "mlp") and model != chosen)
+    students = int((kinds != "teacher").sum())
+    return (f"{chosen}: best mean validation {SELECTION_METRIC} of {students} students in {setting} "
+            f"({scores[chosen]:.4f}); {others}")
+
+
+def teacher_warnings(results: pd.DataFrame) -> list[str]:
+    """One line per setting where the teacher's mean validation score is below the plain MLP's: its soft labels
+    then teach the students less than the labels alone do."""
+    kinds = results.drop_duplicates("model").set_index("model")["method"]
+    teachers, mlps = kinds[kinds == "teacher"].index, kinds[kinds == "mlp"].index
+    lines = []
+    for setting in results["setting"].unique():
+        scores = mean_val_scores(results, setting)
+        for teacher in teachers:
+            for mlp in mlps:
+                if scores[teacher] < scores[mlp]:
+                    lines.append(f"teacher {teacher} is below the plain MLP {mlp} on validation in {setting} "
+                                 f"({scores[teacher]:.4f} < {scores[mlp]:.4f} mean {SELECTION_METRIC}): its students "
+                                 "learn from a weak teacher; try another --teacher")
+    return lines
 
 
 REPORTED_PARTS = ("test", "test_observed", "test_held_out", "production")

@@ -1,23 +1,38 @@
 """The distill plan: every decision about what a pipeline run trains, made once from the validated config.
 
-    plan = DistillPlan.from_config(config)
+    plan = DistillPlan.from_config(config, facts)     # facts: the graph's schema and split sizes
     plan.runs                 (setting, seed) pairs; each trains one teacher and one model per student
-    plan.students             per student: does it read soft labels, reliable nodes, meta-path pairs
-                              (and which meta-paths), teacher embeddings?
+    plan.students             per student: its inputs (own features, or with one-hop neighbour inputs), and
+                              does it read soft labels, reliable nodes, meta-path pairs (and which
+                              meta-paths), teacher embeddings?
     plan.needs_pairs          is the meta-path step needed at all (and for which meta-paths)?
     plan.needs_embeddings     must the teacher write its embeddings on the observed graph (HIRE)?
 
-Pipelines, steps and the training code read these fields; none of them re-derives a decision from the
-student's method or its weights. A plan that cannot be carried out (a meta-path student on a graph without
-meta-paths, a meta-path of the student that the dataset does not define, HAN without meta-paths) is a
-PlanError before anything trains.
+The plan is made once, before the pipeline starts, and passed to it; pipelines, steps and the training code
+read its fields, and none of them re-derives a decision from the student's method or its weights. A plan
+that cannot be carried out (a meta-path student on a graph without meta-paths, a meta-path of the student
+that the dataset does not define or that does not fit the graph's schema, HAN without meta-paths, an empty
+split, own-features inputs on a featureless target) is a PlanError, one line, before anything trains.
 """
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from hg2m.config import INDUCTIVE, TRANSDUCTIVE, ConfigError, MetaPath, RunConfig, Setting, StudentConfig
+from hg2m.config import (
+    INDUCTIVE,
+    TRANSDUCTIVE,
+    ConfigError,
+    MetaPath,
+    RunConfig,
+    Setting,
+    StudentConfig,
+    StudentInputs,
+)
+from hg2m.data.facts import GraphFacts
+from hg2m.data.graph import schema_graph
+from hg2m.data.raw import dataset_facts
+from hg2m.graphs.metapaths import metapath_hops
 
 # Which teacher signals each student method distils (see hg2m.student for the losses).
 METHOD_SIGNALS: dict[str, frozenset[str]] = {
@@ -60,6 +75,7 @@ class StudentPlan(Frozen):
     """
 
     config: StudentConfig
+    inputs: StudentInputs
     soft_labels: bool
     reliability: bool
     embeddings: bool
@@ -96,19 +112,24 @@ class DistillPlan(Frozen):
         return any(s.reliability for s in self.students)
 
     @classmethod
-    def from_config(cls, config: RunConfig) -> "DistillPlan":
+    def from_config(cls, config: RunConfig, facts: GraphFacts) -> "DistillPlan":
+        """The plan, checked against what is known of the graph before training (its schema and split sizes)."""
         dataset = config.dataset
+        check_splits(facts)
         if config.teacher.needs_metapaths and not dataset.metapaths:
             raise PlanError(f"teacher {config.teacher.model!r} runs on meta-path graphs, but dataset {dataset.name!r} "
                             "defines no meta-paths: set `metapaths` in its dataset config, or choose another "
                             "--teacher")
-        students = tuple(student_plan(s, dataset.name, list(dataset.metapaths)) for s in config.students)
+        students = tuple(student_plan(s, dataset.name, list(dataset.metapaths), facts) for s in config.students)
         used = {name for s in students for name in s.metapaths}
+        pair_metapaths = {name: path for name, path in dataset.metapaths.items() if name in used}
+        check_metapaths(dataset.metapaths if config.teacher.needs_metapaths else pair_metapaths, facts,
+                        config.graph.add_reverse_edges)
         settings = config.evaluation.settings
         return cls(
             runs=tuple(Run(setting=setting, seed=seed) for setting in settings for seed in config.evaluation.seeds),
             students=students,
-            pair_metapaths={name: path for name, path in dataset.metapaths.items() if name in used},
+            pair_metapaths=pair_metapaths,
             needs_embeddings=any(s.embeddings for s in students),
             # registered models come from the setting trained on the most data, when it was run
             registration_setting=TRANSDUCTIVE if TRANSDUCTIVE in settings else settings[0],
@@ -118,8 +139,40 @@ class DistillPlan(Frozen):
         return next(s for s in self.students if s.name == name)
 
 
-def student_plan(config: StudentConfig, dataset_name: str, dataset_metapaths: list[str]) -> StudentPlan:
-    """The signals `config` distils; its meta-path term is on when it uses reliability and gamma > 0."""
+def plan_run(config: RunConfig) -> DistillPlan:
+    """The plan for `config`, checked against its dataset's facts (read from the snapshot or raw files)."""
+    return DistillPlan.from_config(config, dataset_facts(config.dataset))
+
+
+def check_splits(facts: GraphFacts) -> None:
+    empty = [split for split, count in facts.split_counts.items() if count == 0]
+    if empty:
+        raise PlanError(f"{facts.source}: no {facts.target_type!r} nodes in split {' or '.join(map(repr, empty))}: "
+                        "training needs train nodes, model selection val nodes and evaluation test nodes")
+
+
+def check_metapaths(metapaths: dict[str, MetaPath], facts: GraphFacts, add_reverse_edges: bool) -> None:
+    """Every meta-path walks the graph's schema from the target type back to it."""
+    schema = schema_graph(list(facts.node_types), facts.relations, add_reverse_edges)
+    for name, path in metapaths.items():
+        try:
+            metapath_hops(schema, path, facts.target_type)
+        except ValueError as err:
+            raise PlanError(f"meta-path {name!r} does not fit the graph of {facts.source}: {err}") from None
+
+
+def student_inputs(config: StudentConfig, facts: GraphFacts) -> StudentInputs:
+    """The configured inputs, or by default own features when the target type has them, else neighbours too."""
+    has_features = facts.has_features(facts.target_type)
+    if config.inputs == "own" and not has_features:
+        raise PlanError(f"student {config.name!r}: inputs `own`, but target type {facts.target_type!r} has no "
+                        f"features in {facts.source}: use inputs own+neighbours (the default for such graphs)")
+    return config.inputs or ("own" if has_features else "own+neighbours")
+
+
+def student_plan(config: StudentConfig, dataset_name: str, dataset_metapaths: list[str],
+                 facts: GraphFacts) -> StudentPlan:
+    """The signals `config` distils and its inputs; its meta-path term is on when it uses reliability and gamma > 0."""
     signals = METHOD_SIGNALS[config.method]
     unknown = sorted(set(config.metapaths or []) - set(dataset_metapaths))
     if unknown:
@@ -132,5 +185,5 @@ def student_plan(config: StudentConfig, dataset_name: str, dataset_metapaths: li
             raise PlanError(f"student {config.name!r} uses meta-path distillation (gamma > 0), but dataset "
                             f"{dataset_name!r} defines no meta-paths: pass --dataset NAME for a config with "
                             "`metapaths`, set gamma to 0, or leave that student out (--students)")
-    return StudentPlan(config=config, soft_labels="soft_labels" in signals, reliability="reliability" in signals,
-                       embeddings="embeddings" in signals, metapaths=metapaths)
+    return StudentPlan(config=config, inputs=student_inputs(config, facts), soft_labels="soft_labels" in signals,
+                       reliability="reliability" in signals, embeddings="embeddings" in signals, metapaths=metapaths)

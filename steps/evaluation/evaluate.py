@@ -10,7 +10,7 @@ from zenml import step
 
 from hg2m.contracts import RunSplit, StudentReport, TeacherRun
 from hg2m.data.graph import HeteroGraphData
-from hg2m.evaluate import display_table, markdown_table, result_rows, score_parts, summary_table
+from hg2m.evaluate import display_table, markdown_table, result_rows, score_parts, summary_table, teacher_warnings
 from hg2m.inductive import evaluation_parts
 from hg2m.student import predict_logits
 from steps.tracking import TRACKER, link_runs, parent_run_id
@@ -39,6 +39,10 @@ def evaluate(
     results = pd.DataFrame(rows)
     summary = summary_table(results)
     log_tables(results, summary)
+    warnings = teacher_warnings(results)
+    mlflow.set_tag("teacher_below_mlp", str(bool(warnings)))
+    if warnings:
+        mlflow.log_text("\n".join(warnings), "teacher_warnings.txt")
     return results, summary
 
 

@@ -10,7 +10,7 @@ from zenml import get_step_context, log_metadata, step
 
 from hg2m.contracts import Registration, StudentReport
 from hg2m.data.graph import HeteroGraphData
-from hg2m.evaluate import SELECTION_METRIC, select_best
+from hg2m.evaluate import SELECTION_METRIC, select_best, selection_reason
 from hg2m.plan import Run
 from hg2m.registry import register_challenger
 from steps.tracking import TRACKER, link_runs
@@ -31,10 +31,12 @@ def register(
     score = rows.set_index("part")
     mlflow.log_dict(run_config, "run_config.json")
     student_config = report.config.model_dump(mode="json")
+    reason = selection_reason(results, setting, name)
     tags = {
         "student": name, "method": report.method, "teacher": run_config["teacher"]["model"],
         "setting": setting, "seed": str(seed),
         "snapshot_hash": graph.snapshot_hash, "selected_by": f"mean val {SELECTION_METRIC} over seeds",
+        "selection_reason": reason,
         "val_micro_f1": f"{score.loc['val', 'micro_f1']:.4f}", "test_micro_f1": f"{score.loc['test', 'micro_f1']:.4f}",
         "test_macro_f1": f"{score.loc['test', 'macro_f1']:.4f}", "student_mlflow_run_id": report.mlflow_run_id,
         "zenml_pipeline_run_id": str(get_step_context().pipeline_run.id),
@@ -44,6 +46,6 @@ def register(
     version = register_challenger(student_models[index][run.key], model_name, graph.target_features(), tags, metadata,
                                   run_config["dataset"]["class_names"])
     registration = Registration(name=model_name, version=version, model_uri=f"models:/{model_name}/{version}",
-                                student=name, run=run, snapshot_hash=graph.snapshot_hash)
+                                student=name, run=run, snapshot_hash=graph.snapshot_hash, reason=reason)
     log_metadata(metadata={"registered_model": registration.model_dump(mode="json")})
     return registration

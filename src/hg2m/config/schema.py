@@ -197,8 +197,12 @@ SETTINGS: tuple[str, ...] = get_args(Setting)
 TRANSDUCTIVE, INDUCTIVE = SETTINGS
 
 
+StudentInputs = Literal["own", "own+neighbours"]
+
+
 class StudentConfig(StrictModel):
-    """One student (see README, Method): every method is an MLP on the target features at inference.
+    """One student (docs/method.md): every method is an MLP at inference, on the target node's own features
+    (`own`) or on those plus inputs from its one-hop neighbourhood (`own+neighbours`, hg2m.student_inputs).
 
     mlp: hard labels only. hg2m: soft labels on every observed node. hg2m_plus: reliable node
     distillation and reliable meta-path distillation (each switchable, for ablations). hire:
@@ -207,6 +211,8 @@ class StudentConfig(StrictModel):
 
     name: str
     method: StudentMethod
+    inputs: StudentInputs | None = Field(None, description="own | own+neighbours; default: own when the target "
+                                         "type has features, else own+neighbours.")
     hidden_dim: int = Field(128, gt=0)
     num_layers: int = Field(2, ge=1)
     dropout: float = Field(0.2, ge=0, lt=1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from hg2m.data.snapshot import (
     SPLIT_COLUMN,
     SRC_COLUMN,
     GraphSnapshot,
+    RelationInfo,
 )
 
 GRAPH_FILE = "graph.bin"
@@ -102,19 +104,37 @@ def node_features(snapshot: GraphSnapshot) -> dict[str, torch.Tensor]:
     return features
 
 
-def build_heterograph(snapshot: GraphSnapshot, add_reverse_edges: bool) -> dgl.DGLGraph:
-    """One DGL relation per snapshot relation, plus `rev_<name>` in the other direction if asked."""
-    manifest = snapshot.manifest
+def graph_relations(
+    relations: list[RelationInfo], edges: Callable[[RelationInfo], tuple[torch.Tensor, torch.Tensor]],
+    add_reverse_edges: bool,
+) -> dict[tuple[str, str, str], tuple[torch.Tensor, torch.Tensor]]:
+    """DGL's relation dict: each snapshot relation with its (src, dst) ids, plus `rev_<name>` the other way."""
     data = {}
-    for rel in manifest.relations:
-        table = snapshot.edges[rel.name]
-        src = torch.from_numpy(table.column(SRC_COLUMN).to_numpy().copy())
-        dst = torch.from_numpy(table.column(DST_COLUMN).to_numpy().copy())
+    for rel in relations:
+        src, dst = edges(rel)
         data[(rel.src_type, rel.name, rel.dst_type)] = (src, dst)
         if add_reverse_edges:
             data[(rel.dst_type, REVERSE_PREFIX + rel.name, rel.src_type)] = (dst, src)
-    num_nodes = {t: info.count for t, info in manifest.node_types.items()}
+    return data
+
+
+def build_heterograph(snapshot: GraphSnapshot, add_reverse_edges: bool) -> dgl.DGLGraph:
+    """One DGL relation per snapshot relation, plus `rev_<name>` in the other direction if asked."""
+
+    def edges(rel: RelationInfo) -> tuple[torch.Tensor, torch.Tensor]:
+        table = snapshot.edges[rel.name]
+        return tuple(torch.from_numpy(table.column(c).to_numpy().copy()) for c in (SRC_COLUMN, DST_COLUMN))
+
+    num_nodes = {t: info.count for t, info in snapshot.manifest.node_types.items()}
+    data = graph_relations(snapshot.manifest.relations, edges, add_reverse_edges)
     return dgl.heterograph(data, num_nodes_dict=num_nodes, idtype=torch.int64)
+
+
+def schema_graph(node_types: list[str], relations: list[RelationInfo], add_reverse_edges: bool) -> dgl.DGLGraph:
+    """The graph's relations with no nodes or edges: enough to resolve meta-paths before any data is loaded."""
+    empty = torch.empty(0, dtype=torch.int64)
+    data = graph_relations(relations, lambda rel: (empty, empty), add_reverse_edges)
+    return dgl.heterograph(data, num_nodes_dict={t: 0 for t in node_types}, idtype=torch.int64)
 
 
 def split_indices(split: np.ndarray) -> dict[str, torch.Tensor]:

@@ -5,6 +5,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hg2m.config import DatasetConfig
+from hg2m.data.facts import GraphFacts, folder_facts, snapshot_facts
 from hg2m.data.raw.acm import load_acm
 from hg2m.data.raw.dblp import load_dblp
 from hg2m.data.raw.imdb import load_imdb
@@ -23,6 +24,14 @@ LOADERS: dict[str, Callable[[DatasetConfig], GraphSnapshot]] = {"snapshot": load
 def load_raw_dataset(config: DatasetConfig) -> GraphSnapshot:
     """Read a built-in dataset's raw files into a snapshot (content hash filled in)."""
     return with_hash(LOADERS[config.loader](config))
+
+
+def dataset_facts(config: DatasetConfig) -> GraphFacts:
+    """The graph's schema and split sizes: a snapshot folder's from its manifest and split column, a built-in
+    dataset's by loading its raw files (a second or less for the shipped ones)."""
+    if config.loader == "snapshot":
+        return folder_facts(config.resolved_raw_dir())
+    return snapshot_facts(LOADERS[config.loader](config), str(config.resolved_raw_dir()))
 
 
 def source_fingerprint(config: DatasetConfig) -> str:
