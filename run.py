@@ -161,10 +161,10 @@ def crontab_line(args: argparse.Namespace, argv: list[str]) -> str:
 
 
 def load_config(args: argparse.Namespace, snapshot: Path | None) -> RunConfig:
-    """The config with every flag applied, validated, and checked to be trainable (its plan)."""
+    """The config with every flag applied, validated, its meta-paths derived if none are configured, and checked to
+    be trainable (its plan)."""
     config = load_run_config(args.config, args.dataset, overrides_from(args), args.teacher, snapshot, args.students)
-    plan_run(config)
-    return config
+    return plan_run(config)[0]
 
 
 def run_pipeline(args: argparse.Namespace, config: RunConfig, tracking_uri: str) -> None:
@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if config.dataset.derived_metapaths:
         paths = "; ".join(f"{name} ({path.describe()})" for name, path in config.dataset.metapaths.items())
-        print(f"Meta-paths derived from the snapshot's schema: {paths or 'none'}. To choose others, write a dataset "
+        print(f"Meta-paths derived from the graph's schema: {paths or 'none'}. To choose others, write a dataset "
               "YAML with `metapaths` and pass it as --dataset FILE.")
     tracking_uri = config.tracking.mlflow_tracking_uri or default_mlflow_uri()
     if tracking_uri.startswith("sqlite:"):

@@ -163,7 +163,7 @@ def run_distill(config: RunConfig, tracking_uri: str, artifact_root: Path | None
                 fingerprint: str | None = None) -> DistillRun:
     """Set up the stack and MLflow experiment and run the pipeline. `fingerprint` is the data source's
     fingerprint when the caller has it already (retraining hashed the snapshot to decide whether to run)."""
-    plan = plan_run(config)  # an impossible plan fails here, before anything starts
+    config, plan = plan_run(config)  # an impossible plan fails here, before anything starts
     ensure_stack(tracking_uri)
     ensure_experiment(tracking_uri, config.experiment_name, artifact_root or local_artifact_root(tracking_uri))
     # FAIL_FAST re-raises the failing step's own exception (e.g. the validation report), not a summary.

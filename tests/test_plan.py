@@ -10,16 +10,19 @@ from hg2m.config.metapaths import derive_metapaths
 from hg2m.contracts import RunSplit, TeacherRun
 from hg2m.data.facts import snapshot_facts
 from hg2m.data.graph import build_graph_data
+from hg2m.data.raw import dataset_facts
 from hg2m.data.snapshot import NodeTypeInfo, RelationInfo, write_snapshot
 from hg2m.distill.signals import build_signals
 from hg2m.plan import DistillPlan, PlanError, Run, plan_run, student_plan
 
 DISTILL = CONFIG_DIR / "pipelines" / "distill.yaml"
 TINY = snapshot_facts(make_tiny_snapshot(), "tiny")
+DBLP_FACTS = dataset_facts(load_run_config(DISTILL, "dblp").dataset)
 
 
 def test_dblp_plan_decides_runs_signals_and_metapaths():
-    plan = plan_run(load_run_config(DISTILL, "dblp", {"evaluation.seeds": [0, 1]}))
+    config, plan = plan_run(load_run_config(DISTILL, "dblp", {"evaluation.seeds": [0, 1]}))
+    assert not config.dataset.derived_metapaths
     assert [r.key for r in plan.runs] == ["transductive_s0", "transductive_s1", "inductive_s0", "inductive_s1"]
     by_name = {s.name: s for s in plan.students}
     assert not by_name["mlp"].soft_labels and by_name["hg2m"].soft_labels and not by_name["hg2m"].reliability
@@ -33,7 +36,7 @@ def test_dblp_plan_decides_runs_signals_and_metapaths():
 def test_plan_without_meta_path_students_needs_no_pairs_reliability_or_embeddings():
     config = load_run_config(DISTILL, "dblp", {"evaluation.settings": ["inductive"]})
     config = config.model_copy(update={"students": [s for s in config.students if s.name in ("mlp", "hg2m")]})
-    plan = plan_run(config)
+    plan = plan_run(config)[1]
     assert not (plan.needs_pairs or plan.needs_embeddings or plan.needs_reliability)
     assert plan.pair_metapaths == {} and plan.registration_setting == "inductive"
 
@@ -41,27 +44,28 @@ def test_plan_without_meta_path_students_needs_no_pairs_reliability_or_embedding
 def test_pairs_are_computed_only_for_the_metapaths_students_use():
     config = load_run_config(DISTILL, "dblp")
     only_apa = StudentConfig(name="apa", method="hg2m_plus", gamma=0.5, metapaths=["APA"])
-    plan = plan_run(config.model_copy(update={"students": [only_apa]}))
+    plan = plan_run(config.model_copy(update={"students": [only_apa]}))[1]
     assert list(plan.pair_metapaths) == ["APA"] and plan.student("apa").metapaths == ("APA",)
 
 
 def test_meta_path_student_on_a_dataset_without_meta_paths_is_refused_before_training():
+    """No meta-paths at all: a target type joined to nothing (derivation finds none either)."""
     config = load_run_config(DISTILL, "dblp", {"dataset.metapaths": {}})  # valid: the schema knows no plan
+    alone = DBLP_FACTS.model_copy(update={"relations": []})
     with pytest.raises(PlanError, match="'hg2m_plus' uses meta-path distillation .* defines no meta-paths"):
-        plan_run(config)
+        DistillPlan.from_config(config, alone)
     kept = [s for s in config.students if s.name in ("mlp", "hg2m", "hg2m_plus_no_mp", "hire")]
-    plan = plan_run(config.model_copy(update={"students": kept}))  # --students without them
+    plan = DistillPlan.from_config(config.model_copy(update={"students": kept}), alone)  # --students without them
     assert not plan.needs_pairs
     with pytest.raises(PlanError, match="teacher 'han' runs on meta-path graphs"):
-        plan_run(load_run_config(DISTILL, "dblp", {"dataset.metapaths": {}}, teacher="han"))
+        DistillPlan.from_config(load_run_config(DISTILL, "dblp", {"dataset.metapaths": {}}, teacher="han"), alone)
 
 
 def test_a_snapshot_without_configured_meta_paths_gets_them_from_its_schema(tiny_snapshot, tmp_path):
     write_snapshot(tiny_snapshot, tmp_path / "snap")
-    config = load_run_config(DISTILL, snapshot=tmp_path / "snap")
+    config, plan = plan_run(load_run_config(DISTILL, snapshot=tmp_path / "snap"))  # every default student
     assert config.dataset.derived_metapaths
     assert config.dataset.metapaths == {"author-paper-author": MetaPath(relations=["paper_author", "paper_author"])}
-    plan = plan_run(config)  # every default student, no dataset config
     assert plan.student("hg2m_plus").metapaths == ("author-paper-author",)
 
 

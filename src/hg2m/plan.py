@@ -29,6 +29,7 @@ from hg2m.config import (
     StudentConfig,
     StudentInputs,
 )
+from hg2m.config.metapaths import derive_metapaths
 from hg2m.data.facts import GraphFacts
 from hg2m.data.graph import schema_graph
 from hg2m.data.raw import dataset_facts
@@ -139,9 +140,16 @@ class DistillPlan(Frozen):
         return next(s for s in self.students if s.name == name)
 
 
-def plan_run(config: RunConfig) -> DistillPlan:
-    """The plan for `config`, checked against its dataset's facts (read from the snapshot or raw files)."""
-    return DistillPlan.from_config(config, dataset_facts(config.dataset))
+def plan_run(config: RunConfig) -> tuple[RunConfig, DistillPlan]:
+    """The config as it will run (with meta-paths derived from the graph's schema when none are configured) and
+    its plan, checked against the dataset's facts (read from the snapshot or the raw files)."""
+    facts = dataset_facts(config.dataset)
+    dataset = config.dataset
+    if not dataset.metapaths:
+        derived = derive_metapaths(facts.target_type, facts.relations)
+        dataset = dataset.model_copy(update={"metapaths": derived, "derived_metapaths": True})
+        config = config.model_copy(update={"dataset": dataset})
+    return config, DistillPlan.from_config(config, facts)
 
 
 def check_splits(facts: GraphFacts) -> None:
@@ -153,6 +161,10 @@ def check_splits(facts: GraphFacts) -> None:
 
 def check_metapaths(metapaths: dict[str, MetaPath], facts: GraphFacts, add_reverse_edges: bool) -> None:
     """Every meta-path walks the graph's schema from the target type back to it."""
+    if metapaths and not facts.relations:
+        raise PlanError(f"{facts.source}: the graph has no relations, so meta-paths {sorted(metapaths)} cannot exist")
+    if not metapaths:
+        return
     schema = schema_graph(list(facts.node_types), facts.relations, add_reverse_edges)
     for name, path in metapaths.items():
         try:

@@ -22,7 +22,6 @@ from hg2m.distill.hire import HireEncoders, neighbour_types, relation_kd_loss, s
 from hg2m.distill.losses import edge_targets, hg2m_loss, hg2m_plus_loss
 from hg2m.distill.signals import TeacherSignals
 from hg2m.evaluate import split_metrics
-from hg2m.models.inputs import gather_rows
 from hg2m.models.mlp import MLP
 from hg2m.plan import StudentPlan
 from hg2m.train import EpochCallback, TrainedModel, fit, seed_everything
@@ -50,7 +49,7 @@ class RelationLoss:
                        if encoders.has(t) and t in signals.embeddings}
         if not self.etypes:
             raise ValueError(f"student {config.name!r} ({config.method}): the relation-level term needs a node "
-                             "type next to the target with features and teacher embeddings; this graph has none")
+                             "type next to the target with teacher embeddings; this graph has none")
         self.candidates = torch.nonzero(signals.observed).squeeze(1)
         self.generator = torch.Generator().manual_seed(seed)
 
@@ -60,8 +59,7 @@ class RelationLoss:
         neighbours = sample_type_neighbours(self.signals.graph, self.data.target_type, batch, self.etypes,
                                             self.config.hire_max_neighbours, self.generator)
         teacher = self.signals.embeddings
-        student_nbrs = {t: self.encoders(t, gather_rows(self.data.features[t], ids).to(self.device))
-                        for t, ids in neighbours.items()}
+        student_nbrs = {t: self.encoders(t, ids, self.data.features) for t, ids in neighbours.items()}
         return relation_kd_loss(
             teacher[self.data.target_type][batch].to(self.device), {t: teacher[t][ids].to(self.device) for t, ids in neighbours.items()},
             student.embed(features[batch.to(self.device)]), student_nbrs, self.config.hire_tau,
@@ -83,8 +81,9 @@ def train_student(
     trained: nn.Module = student
     relation = None
     if plan.embeddings:
-        dims = {t: f.shape[1] for t, f in data.features.items() if t != data.target_type}
-        encoders = HireEncoders(dims, config.hidden_dim).to(device)
+        others = [t for t in data.graph.ntypes if t != data.target_type]
+        dims = {t: data.features[t].shape[1] for t in others if t in data.features}
+        encoders = HireEncoders(dims, config.hidden_dim, {t: data.graph.num_nodes(t) for t in others}).to(device)
         trained = nn.ModuleDict({"student": student, "encoders": encoders})  # encoders train, then are dropped
         relation = RelationLoss(data, signals, config, encoders, seed, device)
     soft_loss = soft_label_loss(signals, plan, labels, train_idx, observed_idx, device) if plan.soft_labels else None

@@ -150,21 +150,22 @@ def test_gather_rows_sparse_equals_dense():
     assert torch.equal(gather_rows(dense, idx), dense[idx])
 
 
-def test_hire_encoders_dense_and_sparse(tiny_data):
+def test_hire_encoders_dense_sparse_and_featureless(tiny_data):
     paper_features = tiny_data.features["paper"]
     assert paper_features.is_sparse
-    encoders = HireEncoders({"paper": paper_features.shape[1], "dense_type": 3}, out_dim=8)
-    assert encoders.has("paper") and encoders.has("dense_type") and not encoders.has("venue")
+    dense = {"paper": paper_features.to_dense(), "dense_type": torch.randn(5, 3)}
+    encoders = HireEncoders({"paper": paper_features.shape[1], "dense_type": 3}, out_dim=8, num_nodes={"venue": 2})
+    assert encoders.has("paper") and encoders.has("dense_type") and encoders.has("venue")
     idx = torch.tensor([0, 2])
-    from_sparse = encoders("paper", gather_rows(paper_features, idx))
-    from_dense = encoders("paper", gather_rows(paper_features.to_dense(), idx))
+    from_sparse = encoders("paper", idx, tiny_data.features)
+    from_dense = encoders("paper", idx, dense)
     assert from_sparse.shape == (2, 8)
     assert torch.allclose(from_sparse, from_dense, atol=1e-6)
-    assert encoders("dense_type", torch.randn(5, 3)).shape == (5, 8)
-    from_sparse.sum().backward()
-    assert encoders.encoders["paper"][0].weight.grad is not None
-
-
+    assert encoders("dense_type", torch.arange(5), dense).shape == (5, 8)
+    venues = encoders("venue", torch.tensor([1, 0, 1]), tiny_data.features)  # featureless: a learned id embedding
+    assert torch.equal(venues[0], venues[2]) and venues.shape == (3, 8)
+    (from_sparse.sum() + venues.sum()).backward()
+    assert encoders.encoders["paper"][0].weight.grad is not None and encoders.embeddings["venue"].weight.grad is not None
 
 
 def test_missing_teacher_types_get_the_mean_of_their_target_neighbours(tiny_data):

@@ -10,7 +10,7 @@ from scipy.optimize import brentq
 from hg2m.config import CONFIG_DIR, DatasetConfig, GraphConfig, MetaPath, read_yaml
 from hg2m.data.graph import build_graph_data
 from hg2m.data.raw import load_raw_dataset
-from hg2m.distill.metapaths import LR_L2, reliable_metapath_edges
+from hg2m.distill.metapaths import LR_L2, reliable_metapath_edges, row_cosine
 from hg2m.graphs.metapaths import (
     adjacency_chain,
     chain_product,
@@ -277,3 +277,12 @@ def test_dblp_metapath_neighbours_are_capped(dblp_graph):
 def test_dblp_chunks_do_not_change_the_result(dblp_graph):
     whole = neighbours(dblp_graph, {"APA": APA}, max_per_node=5, chunk_rows=10_000)
     pd.testing.assert_frame_equal(whole, neighbours(dblp_graph, {"APA": APA}, max_per_node=5, chunk_rows=333))
+
+
+def test_pair_cosine_is_the_same_on_sparse_and_dense_features():
+    torch.manual_seed(0)
+    dense = torch.relu(torch.randn(6, 5))
+    dense[3] = 0  # a zero row: cosine 0
+    i, j = torch.tensor([0, 1, 3, 4]), torch.tensor([2, 5, 0, 4])
+    torch.testing.assert_close(row_cosine(dense.to_sparse(), i, j), row_cosine(dense, i, j))
+    assert row_cosine(dense, i, j)[2] == 0 and row_cosine(dense, i, j)[3] == pytest.approx(1.0)

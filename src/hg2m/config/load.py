@@ -13,7 +13,6 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from hg2m.config.metapaths import derive_metapaths
 from hg2m.config.paths import CONFIG_DIR, ConfigError
 from hg2m.config.schema import RunConfig, SyntheticGraphConfig
 from hg2m.data.snapshot import MANIFEST_FILE, SnapshotError, read_manifest
@@ -70,13 +69,8 @@ def snapshot_dataset(folder: Path, base: dict) -> dict:
         if key in base and base[key] != facts[key]:
             raise ConfigError(f"{folder / MANIFEST_FILE}: {key} is {facts[key]!r}, but dataset {base['name']!r} "
                               f"has {base[key]!r}")
-    derived = {}
-    if not base.get("metapaths"):
-        metapaths = derive_metapaths(manifest.target_type, manifest.relations)
-        derived = {"metapaths": {name: path.model_dump(exclude_none=True) for name, path in metapaths.items()},
-                   "derived_metapaths": True}
     # a new snapshot of a known dataset keeps that dataset's name (and so its registered model)
-    return {"class_names": manifest.class_names, **base, **facts, **derived, "name": base.get("name", facts["name"]),
+    return {"class_names": manifest.class_names, **base, **facts, "name": base.get("name", facts["name"]),
             "loader": "snapshot", "raw_dir": str(folder.resolve()), "split": "given"}
 
 
@@ -116,8 +110,8 @@ def load_run_config(
     `students` if given, apply dotted-key overrides, and validate once, with every choice applied.
 
     With `snapshot` (a snapshot folder), the data comes from that folder; `dataset`, if given, still
-    supplies the name, meta-paths and teacher settings (e.g. a newer snapshot of DBLP). Without configured
-    meta-paths, a snapshot's are derived from its schema."""
+    supplies the name, meta-paths and teacher settings (e.g. a newer snapshot of DBLP). Meta-paths, when none
+    are configured, are derived from the graph's schema by hg2m.plan.plan_run."""
     data = read_yaml(pipeline_config)
     default_dataset = data.pop("dataset_name", None)
     dataset_name = dataset or (None if snapshot else default_dataset)

@@ -50,7 +50,7 @@ class DatasetConfig(StrictModel):
     """Where a built-in dataset's raw files are and how to turn them into a snapshot."""
 
     name: str
-    loader: Literal["dblp", "acm", "imdb", "snapshot"]
+    loader: Literal["dblp", "acm", "imdb", "aminer", "snapshot"]
     raw_dir: Path = Field(description="Raw files, relative to the project root unless absolute.")
     target_type: str
     num_classes: int = Field(gt=1)
@@ -59,8 +59,8 @@ class DatasetConfig(StrictModel):
     val_fraction: float = Field(0.2, gt=0, lt=1)
     class_names: list[str] = []
     metapaths: dict[str, MetaPath] = Field(
-        default_factory=dict, description="Meta-paths from the target type back to it (see MetaPath). A snapshot "
-        "without any gets them derived from its schema (hg2m.config.metapaths)."
+        default_factory=dict, description="Meta-paths from the target type back to it (see MetaPath). A dataset "
+        "without any gets them derived from the graph's schema (hg2m.config.metapaths, hg2m.plan.plan_run)."
     )
     derived_metapaths: bool = Field(False, description="Set by hg2m: the meta-paths were derived, not configured.")
     teacher_overrides: dict[str, dict] = Field(

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hg2m.models.inputs import SparseAwareLinear
+from hg2m.models.inputs import SparseAwareLinear, gather_rows
 
 # Guards the cosine against zero-norm embeddings (e.g. a ReLU output that is all zeros).
 COSINE_EPS = 1e-8
@@ -101,23 +101,32 @@ def relation_kd_loss(
 
 
 class HireEncoders(nn.Module):
-    """Per-node-type student encoders for HIRE's relation loss: SparseAwareLinear -> ReLU -> Linear.
+    """Per-node-type student encoders for HIRE's relation loss, used in training only.
 
-    feature_dims: node type -> feature width, for the NON-target types with features (the caller leaves
-    out the target, whose embedding is the MLP's, and featureless types). Training-time only.
+    A type with features: SparseAwareLinear -> ReLU -> Linear on its feature rows. A type without features: a
+    learned embedding of its node ids (as teachers embed featureless types), so graphs with no features on the
+    target's neighbours still get a relation-level term.
+    feature_dims: node type -> feature width; num_nodes: node type -> count, for the featureless types (the
+    caller leaves out the target, whose embedding is the student MLP's).
     """
 
-    def __init__(self, feature_dims: dict[str, int], out_dim: int):
+    def __init__(self, feature_dims: dict[str, int], out_dim: int, num_nodes: dict[str, int] | None = None):
         super().__init__()
         self.encoders = nn.ModuleDict({
             t: nn.Sequential(SparseAwareLinear(d, out_dim), nn.ReLU(), nn.Linear(out_dim, out_dim))
             for t, d in feature_dims.items()
         })
+        featureless = {t: n for t, n in (num_nodes or {}).items() if t not in feature_dims}
+        self.embeddings = nn.ModuleDict({t: nn.Embedding(n, out_dim) for t, n in featureless.items()})
         self.out_dim = out_dim
 
     def has(self, node_type: str) -> bool:
-        return node_type in self.encoders
+        return node_type in self.encoders or node_type in self.embeddings
 
-    def forward(self, node_type: str, features: torch.Tensor) -> torch.Tensor:
-        """(S, D_t) dense or sparse COO rows of type `node_type` -> (S, out_dim) embeddings."""
-        return self.encoders[node_type](features)
+    def forward(self, node_type: str, ids: torch.Tensor, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(S,) ids of type `node_type` -> (S, out_dim) embeddings; `features`: node type -> (N_t, D_t) dense or
+        sparse COO rows of the types with features."""
+        if node_type in self.embeddings:
+            return self.embeddings[node_type](ids.to(self.embeddings[node_type].weight.device))
+        device = self.encoders[node_type][0].weight.device
+        return self.encoders[node_type](gather_rows(features[node_type], ids).to(device))

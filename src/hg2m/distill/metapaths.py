@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import torch
 
 from hg2m.graphs.metapaths import empty_frame
@@ -16,13 +17,26 @@ SAME_CLASS_THRESHOLD = 0.5  # a non-train pair is kept when predicted same-class
 NORM_EPS = 1e-12  # below this a norm or a standard deviation counts as zero
 
 
+def row_cosine(features: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+    """(E,) float64 cosine similarity of rows i and j of (N, D) dense or sparse COO features (0 for a zero row)."""
+    if features.is_sparse:
+        coo = features.coalesce()
+        rows, cols = coo.indices().numpy()
+        matrix = sp.csr_matrix((coo.values().double().numpy(), (rows, cols)), shape=tuple(features.shape))
+        rows_i, rows_j = matrix[i.numpy()], matrix[j.numpy()]
+        dots = np.asarray(rows_i.multiply(rows_j).sum(1)).ravel()
+        norms = np.sqrt(np.asarray(rows_i.multiply(rows_i).sum(1)).ravel() * np.asarray(rows_j.multiply(rows_j).sum(1)).ravel())
+        return torch.from_numpy(dots / np.maximum(norms, NORM_EPS))
+    x_i, x_j = features[i].double(), features[j].double()
+    norms = (x_i.norm(dim=-1) * x_j.norm(dim=-1)).clamp_min(NORM_EPS)  # zero row: dot is 0, so cosine 0
+    return (x_i * x_j).sum(-1) / norms
+
+
 def pair_features(pairs: pd.DataFrame, features: torch.Tensor, teacher_probs: torch.Tensor) -> torch.Tensor:
     """(E, 3) float64: cosine similarity of raw features (0 for an all-zero row), path count, p_i . p_j."""
     i = torch.tensor(pairs["node"].to_numpy(), dtype=torch.int64)
     j = torch.tensor(pairs["neighbour"].to_numpy(), dtype=torch.int64)
-    x_i, x_j = features[i].double(), features[j].double()
-    norms = (x_i.norm(dim=-1) * x_j.norm(dim=-1)).clamp_min(NORM_EPS)  # zero row: dot is 0, so cosine 0
-    cosine = (x_i * x_j).sum(-1) / norms
+    cosine = row_cosine(features, i, j)
     count = torch.tensor(pairs["count"].to_numpy(), dtype=torch.float64)
     agree = (teacher_probs[i].double() * teacher_probs[j].double()).sum(-1)
     return torch.stack([cosine, count, agree], dim=1)

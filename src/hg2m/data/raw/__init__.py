@@ -7,6 +7,7 @@ from pathlib import Path
 from hg2m.config import DatasetConfig
 from hg2m.data.facts import GraphFacts, folder_facts, snapshot_facts
 from hg2m.data.raw.acm import load_acm
+from hg2m.data.raw.aminer import load_aminer
 from hg2m.data.raw.dblp import load_dblp
 from hg2m.data.raw.imdb import load_imdb
 from hg2m.data.snapshot import GraphSnapshot, read_snapshot, verified_content_hash, with_hash
@@ -18,7 +19,7 @@ def load_snapshot_folder(config: DatasetConfig) -> GraphSnapshot:
     return read_snapshot(config.resolved_raw_dir(), verify_hash=False)
 
 
-LOADERS: dict[str, Callable[[DatasetConfig], GraphSnapshot]] = {"snapshot": load_snapshot_folder, "dblp": load_dblp, "acm": load_acm, "imdb": load_imdb}
+LOADERS: dict[str, Callable[[DatasetConfig], GraphSnapshot]] = {"snapshot": load_snapshot_folder, "dblp": load_dblp, "acm": load_acm, "imdb": load_imdb, "aminer": load_aminer}
 
 
 def load_raw_dataset(config: DatasetConfig) -> GraphSnapshot:
