@@ -304,6 +304,53 @@ def generate_main(argv: list[str]) -> int:
     return 0
 
 
+def parse_derive_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="run.py derive-inputs",
+        description="Derive the inputs of NEW target nodes from their edges, for a student with one-hop neighbour "
+        "inputs (docs/serving.md, 'New nodes'): writes a node table that `run.py predict --input` reads. A new node "
+        "brings its edges to existing nodes (and its raw features, when the target type has any).",
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("--edges", type=Path, required=True,
+                        help="Parquet edge list: node (int64, the new node's id), relation (a snapshot relation of "
+                        "the target type), neighbour (int64, the existing node's id)")
+    parser.add_argument("--nodes", type=Path, default=None,
+                        help="Parquet node table with the new nodes' raw features (id, feat or feat_idx + feat_val); "
+                        "needed when the target type has features")
+    parser.add_argument("--output", type=Path, required=True, help="Parquet node table to write")
+    parser.add_argument("--dataset", default=None, help="use the newest distill run on this dataset (default: dblp)")
+    parser.add_argument("--run", default=None, help="ZenML distill run name or id (default: the dataset's newest)")
+    parser.add_argument("--student", default=None, help="whose input layout (default: the run's registered student)")
+    return parser.parse_args(argv)
+
+
+def derive_main(argv: list[str]) -> int:
+    """`run.py derive-inputs`: new nodes' input rows from their edge lists."""
+    args = parse_derive_args(argv)
+    configure_environment()
+    from hg2m.new_nodes import new_node_inputs, read_edges, write_inputs
+    from hg2m.serving import PredictError
+    from pipelines.distill import find_distill_run
+
+    try:
+        if args.output.resolve() in (args.edges.resolve(), args.nodes and args.nodes.resolve()):
+            raise ConfigError(f"--output {args.output} would overwrite an input")
+        edges = read_edges(args.edges)
+        run = find_distill_run(args.dataset or load_run_config(DISTILL_CONFIG).dataset.name, args.run)
+        student = args.student or run.registration.student
+        layout = run.student_inputs(student).layout
+        ids, rows = new_node_inputs(layout, edges, args.nodes, run.graph().features)
+        write_inputs(ids, rows, args.output)
+    except (ConfigError, PredictError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"Derived {len(ids)} new {layout.target_type} nodes' inputs for student {student} ({layout.kind}, "
+          f"{layout.width} columns) from ZenML run {run.run.name}: wrote {args.output}. Predict with: run.py predict "
+          f"--input {args.output} --output predictions.parquet")
+    return 0
+
+
 def benchmark_main(argv: list[str]) -> int:
     """`run.py benchmark`: benchmarks/inference.py, teacher vs student inference latency."""
     from benchmarks.inference import main as inference_benchmark
@@ -314,6 +361,7 @@ def benchmark_main(argv: list[str]) -> int:
 # run.py <command> ...: each command parses its own flags; anything else is a --pipeline run.
 COMMANDS = {
     "predict": (predict_main, "write a registered student's predictions for a Parquet node table"),
+    "derive-inputs": (derive_main, "derive new nodes' student inputs from their edge lists, for predict"),
     "generate": (generate_main, "write an IGB-like synthetic graph snapshot of a chosen size"),
     "benchmark": (benchmark_main, "teacher vs student inference latency on a distill run's models, logged to MLflow"),
 }

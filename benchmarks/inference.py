@@ -23,7 +23,6 @@ from hg2m.config import ConfigError, named_config_path, read_yaml
 from hg2m.environment import configure_environment, default_mlflow_uri, local_artifact_root
 
 DEFAULT_BATCH_SIZES = ["1", "256", "4096", "all"]
-RECENT_RUNS = 100  # completed distill runs searched for the dataset's newest one
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -42,24 +41,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def find_run(dataset_name: str, run: str | None):
-    """The distill run to benchmark (a DistillRun): `run`, or the newest completed one on `dataset_name`."""
-    from zenml.client import Client
-
-    from pipelines.distill import PIPELINE, DistillRun
-
-    client = Client()
-    if run is not None:
-        return DistillRun(client.get_pipeline_run(run))
-    runs = client.list_pipeline_runs(pipeline_name=PIPELINE, status="completed", sort_by="desc:created",
-                                     size=RECENT_RUNS)
-    for candidate in runs.items:
-        if candidate.config.parameters.get("run_config", {}).get("dataset", {}).get("name") == dataset_name:
-            return DistillRun(candidate)
-    raise ConfigError(f"no completed distill run on dataset {dataset_name!r} in the ZenML store: run "
-                      f"`python run.py --pipeline distill --dataset {dataset_name}` first, or pass --run")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     configure_environment()
@@ -69,13 +50,14 @@ def main(argv: list[str] | None = None) -> int:
     from hg2m.evaluate import markdown_table
     from hg2m.resources import peak_rss_mb
     from hg2m.train import resolve_device
+    from pipelines.distill import find_distill_run
 
     try:
         dataset_name = read_yaml(named_config_path("dataset", args.dataset))["name"]
         sizes = [parse_batch_size(size) for size in args.batch_sizes]
         if args.repeats < 1 or args.warmup < 0:
             raise ConfigError("--repeats must be at least 1 and --warmup at least 0")
-        run = find_run(dataset_name, args.run)
+        run = find_distill_run(dataset_name, args.run)
     except (ConfigError, ValueError, KeyError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -89,11 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Benchmarking ZenML run {run.run.name}: teacher {config.teacher.model} (fanouts {fanouts}) vs "
           f"student {registration.student} on {len(graph.splits['test'])} test nodes of "
           f"{graph.num_target_nodes} {graph.target_type} nodes, {device}, {torch.get_num_threads()} threads ...")
-    table, accuracy = benchmark_inference(teacher, student, graph, setup, device)
+    layout = run.student_inputs(registration.student).layout
+    table, accuracy = benchmark_inference(teacher, student, layout, graph, setup, device)
     peak = peak_rss_mb()
     params = {
         "dataset": dataset_name, "zenml_run": run.run.name, "snapshot_hash": graph.snapshot_hash,
-        "teacher": config.teacher.model, "student": registration.student,
+        "teacher": config.teacher.model, "student": registration.student, "student_inputs": layout.kind,
         "registered_model": f"{registration.name} v{registration.version}", "fanouts": fanouts,
         "repeats": args.repeats, "warmup": args.warmup, "device": str(device), "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(), "machine": platform.platform(),

@@ -3,9 +3,12 @@
 Steps and their artifacts (each one versioned and tracked by ZenML; <run> = <setting>_s<seed>):
     ingest_snapshot     raw files          -> snapshot (Parquet folder + manifest, content-hashed)
     validate            snapshot           -> validation_report (Great Expectations; stops the run on bad data)
-    build_graph         snapshot           -> graph (DGL heterograph, features, labels, splits)
+    build_graph         snapshot           -> graph (DGL heterograph, raw features, labels, splits)
+    preprocess          graph              -> model_graph (features transformed per type), feature_transforms
     metapaths           graph              -> metapath_neighbours (meta-path, node, neighbour, count), capped;
                                               only when a student's plan has a meta-path term
+    inputs_<kind>       model_graph        -> student_inputs (layout and rows of each input kind students use:
+                                              own features, or own+neighbours one-hop inputs)
     split_<run>         graph              -> run_split (held-out and observed target nodes)
     teacher_<run>       graph, run_split   -> teacher_model, teacher_run (soft labels, embeddings if needed),
                                               teacher_report
@@ -13,8 +16,9 @@ Steps and their artifacts (each one versioned and tracked by ZenML; <run> = <set
                                               only when a student uses reliable nodes
     student_<name>      what its plan uses -> student_models (one MLP per run), student_report
     evaluate            models, soft labels -> results (per model, setting, seed), summary (mean, std)
-    register            results, models    -> registration (best student, registered as `challenger`)
-    gate                registration       -> gate_decision (the one place `champion` moves)
+    register            results, models    -> registration (best student with its input transform, registered as
+                                              `challenger`: it takes raw features)
+    gate                registration       -> gate_decision (the one place `champion` moves), on raw features
 Every tracked step is a nested MLflow run under one parent run per pipeline run. Step and artifact names
 are read back only through `DistillRun`, below.
 """
@@ -27,11 +31,12 @@ from pathlib import Path
 import pandas as pd
 from torch import nn
 from zenml import pipeline
+from zenml.client import Client
 from zenml.enums import ExecutionMode
 from zenml.models import PipelineRunResponse
 
-from hg2m.config import RunConfig
-from hg2m.contracts import GateDecision, Registration
+from hg2m.config import ConfigError, RunConfig
+from hg2m.contracts import GateDecision, InputMatrix, Registration
 from hg2m.data.graph import HeteroGraphData
 from hg2m.data.raw import source_fingerprint
 from hg2m.environment import local_artifact_root
@@ -42,7 +47,9 @@ from steps.distill.metapaths import metapaths
 from steps.distill.reliability import reliability
 from steps.etl.build_graph import build_graph
 from steps.etl.ingest import ingest_snapshot
+from steps.etl.preprocess import preprocess
 from steps.etl.split_nodes import split_nodes
+from steps.etl.student_inputs import student_inputs
 from steps.etl.validate import validate
 from steps.evaluation.evaluate import evaluate
 from steps.promotion.gate import gate
@@ -70,6 +77,10 @@ def student_step(name: str) -> str:
     return f"student_{name}"
 
 
+def inputs_step(kind: str) -> str:
+    return f"inputs_{kind.replace('+', '_')}"
+
+
 @pipeline(name=PIPELINE, on_start=start_memory_watch, on_success=record_peak_memory)
 def distill(run_config: dict, plan: dict, source_fingerprint: str) -> None:
     """`plan` is DistillPlan's, made once before the run; `source_fingerprint` identifies the raw files (or the
@@ -79,7 +90,8 @@ def distill(run_config: dict, plan: dict, source_fingerprint: str) -> None:
     fraction, device = config.evaluation.inductive_fraction, config.device
     snapshot = ingest_snapshot(dataset=config.dataset, raw_fingerprint=source_fingerprint)
     validate(snapshot)
-    graph = build_graph(snapshot, config=config.graph, after="validate")
+    raw_graph = build_graph(snapshot, config=config.graph, after="validate")
+    graph, transforms = preprocess(raw_graph)
     pairs = metapaths(graph, plan.pair_metapaths, config.metapath, derived=config.dataset.derived_metapaths) \
         if plan.needs_pairs else None
     splits, teacher_runs, reliabilities = [], [], []
@@ -93,21 +105,25 @@ def distill(run_config: dict, plan: dict, source_fingerprint: str) -> None:
         if plan.needs_reliability:
             reliabilities.append(reliability(graph, teacher_run, split, ratio=config.evaluation.reliable_ratio,
                                              id=reliability_step(run)))
+    inputs = {kind: student_inputs(graph, kind=kind, id=inputs_step(kind)) for kind in plan.input_kinds}
     student_models, reports = [], []
     for student_plan in plan.students:
         # ZenML takes a list of artifacts only as a plain list input: an unused one is passed empty
-        models, report = student(graph, plan=student_plan, device=device, splits=splits,
+        models, report = student(graph, inputs[student_plan.inputs], plan=student_plan, device=device, splits=splits,
                                  teacher_runs=teacher_runs if student_plan.soft_labels else [],
                                  reliability=reliabilities if student_plan.reliability else [],
                                  **({"metapath_neighbours": pairs} if student_plan.metapath_term else {}),
                                  id=student_step(student_plan.name))
         student_models.append(models)
         reports.append(report)
+    # one matrix per input kind: ZenML's cache refuses the same artifact twice in one list input
     results, _ = evaluate(graph, held_out_fraction=fraction, teacher_name=config.teacher.model, splits=splits,
-                          teacher_runs=teacher_runs, student_models=student_models, student_reports=reports)
-    registration = register(graph, results, student_models, reports, setting=plan.registration_setting,
+                          teacher_runs=teacher_runs, student_models=student_models, student_reports=reports,
+                          student_inputs=list(inputs.values()))
+    registration = register(raw_graph, graph, transforms, results, student_models, reports, list(inputs.values()),
+                            setting=plan.registration_setting,
                             model_name=config.registered_model_name, run_config=run_config)
-    gate(graph, registration, margin=config.promotion.margin)
+    gate(raw_graph, graph, registration, margin=config.promotion.margin)
 
 
 class DistillRun:
@@ -123,6 +139,10 @@ class DistillRun:
     @cached_property
     def config(self) -> RunConfig:
         return RunConfig.model_validate(self.run.config.parameters["run_config"])
+
+    @cached_property
+    def plan(self) -> DistillPlan:
+        return DistillPlan.model_validate(self.run.config.parameters["plan"])
 
     @cached_property
     def results(self) -> pd.DataFrame:
@@ -141,6 +161,11 @@ class DistillRun:
         return self.load("gate", "gate_decision")
 
     def graph(self) -> HeteroGraphData:
+        """The graph teachers and students ran on (preprocessed features)."""
+        return self.load("preprocess", "model_graph")
+
+    def raw_graph(self) -> HeteroGraphData:
+        """The graph as ingested (raw features): what the registered student takes."""
         return self.load("build_graph", "graph")
 
     def teacher_model(self, run: Run) -> nn.Module:
@@ -148,6 +173,9 @@ class DistillRun:
 
     def student_model(self, name: str, run: Run) -> nn.Module:
         return self.load(student_step(name), "student_models")[run.key]
+
+    def student_inputs(self, name: str) -> InputMatrix:
+        return self.load(inputs_step(self.plan.student(name).inputs), "student_inputs")
 
     def step_table(self) -> pd.DataFrame:
         """Per step: status, wall seconds and peak resident memory (MiB, the step's own where measurable)."""
@@ -157,6 +185,20 @@ class DistillRun:
             peak = step_run.run_metadata.get("peak_rss_mb")
             rows.append({"step": name, "status": str(step_run.status), "seconds": seconds, "peak_rss_mb": peak})
         return pd.DataFrame(rows)
+
+
+def find_distill_run(dataset_name: str, run: str | None = None, recent: int = 100) -> DistillRun:
+    """A distill run by ZenML name or id, or else the newest completed one on `dataset_name` (among the last
+    `recent` completed runs)."""
+    client = Client()
+    if run is not None:
+        return DistillRun(client.get_pipeline_run(run))
+    runs = client.list_pipeline_runs(pipeline_name=PIPELINE, status="completed", sort_by="desc:created", size=recent)
+    for candidate in runs.items:
+        if candidate.config.parameters.get("run_config", {}).get("dataset", {}).get("name") == dataset_name:
+            return DistillRun(candidate)
+    raise ConfigError(f"no completed distill run on dataset {dataset_name!r} in the ZenML store: run "
+                      f"`python run.py --pipeline distill --dataset {dataset_name}` first, or pass --run")
 
 
 def run_distill(config: RunConfig, tracking_uri: str, artifact_root: Path | None = None,

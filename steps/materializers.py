@@ -8,7 +8,7 @@ from zenml.enums import ArtifactType
 from zenml.materializers.base_materializer import BaseMaterializer
 from zenml.utils import io_utils
 
-from hg2m.contracts import TeacherRun
+from hg2m.contracts import InputMatrix, TeacherRun
 from hg2m.data.graph import HeteroGraphData
 from hg2m.data.snapshot import GraphSnapshot
 
@@ -64,3 +64,12 @@ class TeacherRunMaterializer(FolderMaterializer):
     def extract_metadata(self, data: TeacherRun) -> dict[str, Any]:
         return {"target_nodes": int(data.logits.shape[0]), "classes": int(data.logits.shape[1]),
                 "embedding_types": sorted(data.embeddings or {})}
+
+
+class InputMatrixMaterializer(FolderMaterializer):
+    """A student input kind: its layout as JSON and its (N, width) rows as a torch file."""
+
+    ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (InputMatrix,)
+
+    def extract_metadata(self, data: InputMatrix) -> dict[str, Any]:
+        return {"kind": data.layout.kind, "width": data.layout.width, "sparse": bool(data.matrix.is_sparse)}

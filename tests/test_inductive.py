@@ -79,11 +79,12 @@ def test_students_never_read_hidden_soft_labels(data, method):
     pairs = pd.DataFrame({"metapath": "APA", "node": [0, 0, 3], "neighbour": [1, 5, 4], "count": [1, 1, 1]})
     config = StudentConfig(name="s", method=method, hidden_dim=4, gamma=0.5, optim=OptimConfig(max_epochs=3, patience=3))
     plan = student_plan(config, "tiny", ["APA"], snapshot_facts(make_tiny_snapshot(), "tiny"))
-    signals = build_signals(data, plan, held_out(5), TeacherRun(logits=teacher), reliable=reliable, pairs=pairs)
+    signals = build_signals(data, data.target_features(), plan, held_out(5), TeacherRun(logits=teacher),
+                            reliable=reliable, pairs=pairs)
     assert not signals.observed[5]
     if method == "hg2m_plus":
         assert not signals.reliable[5]
         src, dst, _ = signals.metapath_edges[0]
         assert len(src) > 0 and 5 not in src.tolist() + dst.tolist()
-    trained = train_student(data, signals, plan, seed=0, device=torch.device("cpu"))
+    trained = train_student(data, data.target_features(), signals, plan, seed=0, device=torch.device("cpu"))
     assert all(torch.isfinite(torch.tensor(r["loss"])) for r in trained.fit.history)

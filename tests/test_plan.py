@@ -80,12 +80,12 @@ def test_a_student_never_trains_silently_without_the_signals_its_plan_needs(tiny
     plan = student_plan(StudentConfig(name="s", method="hg2m_plus", gamma=0.5), "tiny", ["APA"], TINY)
     teacher = TeacherRun(logits=torch.zeros(6, 2))
     with pytest.raises(ValueError, match="needs meta-path neighbour pairs"):
-        build_signals(data, plan, split, teacher, reliable=torch.ones(6, dtype=torch.bool), pairs=None)
+        build_signals(data, data.target_features(), plan, split, teacher, reliable=torch.ones(6, dtype=torch.bool))
     with pytest.raises(ValueError, match="needs reliability scores"):
-        build_signals(data, plan, split, teacher, reliable=None)
+        build_signals(data, data.target_features(), plan, split, teacher, reliable=None)
     hire = student_plan(StudentConfig(name="h", method="hire"), "tiny", [], TINY)
     with pytest.raises(ValueError, match="needs the teacher's embeddings"):
-        build_signals(data, hire, split, teacher)
+        build_signals(data, data.target_features(), hire, split, teacher)
 
 
 def test_derived_meta_paths_cover_every_relation_of_the_target():
@@ -117,3 +117,7 @@ def test_impossible_runs_are_refused_by_what_the_graph_holds(tiny_snapshot, tmp_
         student_plan(own, "tiny", [], featureless)
     assert student_plan(StudentConfig(name="auto", method="hg2m"), "tiny", [], featureless).inputs == "own+neighbours"
     assert student_plan(StudentConfig(name="auto", method="hg2m"), "tiny", [], TINY).inputs == "own"
+    isolated = featureless.model_copy(update={"relations": [r for r in TINY.relations if "author" not in
+                                                            (r.src_type, r.dst_type)]})
+    with pytest.raises(PlanError, match="has no features and no relations"):
+        student_plan(StudentConfig(name="auto", method="hg2m"), "tiny", [], isolated)

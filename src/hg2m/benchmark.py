@@ -21,6 +21,7 @@ from torch import nn
 
 from hg2m.data.graph import HeteroGraphData
 from hg2m.models import Teacher
+from hg2m.student_inputs import InputLayout, derive_inputs, node_edges
 from hg2m.teacher import sample_batch
 
 ALL = "all"  # batch size meaning every test node in one batch
@@ -80,26 +81,40 @@ class TeacherRunner:
 
 
 class StudentRunner:
-    """One student batch: fetch the batch's feature rows, run the MLP."""
+    """One student batch: fetch the batch's own feature rows and, for neighbour inputs, look up each node's edges
+    and gather and average its neighbours' rows (hg2m.student_inputs.derive_inputs); then run the MLP."""
 
-    def __init__(self, student: nn.Module, data: HeteroGraphData, device: torch.device):
+    def __init__(self, student: nn.Module, layout: InputLayout, data: HeteroGraphData, device: torch.device):
         self.student = student.to(device).eval()
-        self.features = data.target_features().to(device)
+        self.layout, self.data = layout, data
+        self.own = data.target_features().to(device) if layout.own_dim else None
+        self.device = device
         self.timer = Timer(device)
 
+    def inputs(self, seeds: torch.Tensor) -> torch.Tensor:
+        own = self.own[seeds] if self.own is not None else None
+        if self.layout.width == self.layout.own_dim:
+            return own
+        nodes = seeds.cpu().numpy()
+        edges = node_edges(self.data.graph, self.layout, nodes)
+        rows = derive_inputs(self.layout, None if own is None else own.cpu().numpy(), edges, self.data.features,
+                             num_rows=len(nodes))
+        return rows.to(self.device)
+
     def __call__(self, seeds: torch.Tensor) -> tuple[float, torch.Tensor]:
-        return self.timer(lambda: self.student(self.features[seeds]))
+        return self.timer(lambda: self.student(self.inputs(seeds)))
 
 
 def benchmark_inference(
-    teacher: Teacher, student: nn.Module, data: HeteroGraphData, setup: BenchmarkSetup, device: torch.device,
+    teacher: Teacher, student: nn.Module, layout: InputLayout, data: HeteroGraphData, setup: BenchmarkSetup,
+    device: torch.device,
 ) -> tuple[pd.DataFrame, dict[str, float]]:
     """(one row per batch size: median latencies, throughputs, speedup; test accuracy of both models).
 
     Accuracy is measured on every test node through the same timed code paths (the teacher with
     sampled neighbourhoods, as it would serve)."""
     test = data.splits["test"].to(device)
-    run_teacher, run_student = TeacherRunner(teacher, data, setup.fanouts, device), StudentRunner(student, data, device)
+    run_teacher, run_student = TeacherRunner(teacher, data, setup.fanouts, device), StudentRunner(student, layout, data, device)
     generator = torch.Generator().manual_seed(setup.seed)
     rows = []
     with torch.no_grad():

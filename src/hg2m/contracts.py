@@ -1,5 +1,7 @@
 """Typed hand-offs between pipeline steps: what one step writes and the next reads.
 
+    FeatureTransforms  the per-type feature preprocessing fitted on the snapshot
+    InputMatrix   a student input kind's layout and rows (own features, or with one-hop neighbour inputs)
     RunSplit      held-out and observed target nodes of one run (the one source of the inductive split)
     TeacherRun    the teacher's soft labels (logits of every target node) and, when a student needs
                   them, its embeddings on the observed graph
@@ -19,8 +21,11 @@ import pandas as pd
 import torch
 from pydantic import BaseModel, ConfigDict
 
-from hg2m.config import StudentConfig
+from hg2m.config import InputKind, StudentConfig
+from hg2m.data.graph import HeteroGraphData
+from hg2m.data.transforms import FeatureTransform
 from hg2m.plan import Run
+from hg2m.student_inputs import InputLayout, build_inputs
 
 CHALLENGER_ALIAS = "challenger"  # registry alias of the newest registered student
 CHAMPION_ALIAS = "champion"  # registry alias of the student that serves; only the gate moves it
@@ -28,6 +33,8 @@ LOGIT_PREFIX = "logit_"
 LOGITS_FILE = "soft_labels.parquet"
 EMBEDDINGS_FILE = "embeddings.pt"
 META_FILE = "teacher_run.json"
+LAYOUT_FILE = "layout.json"
+MATRIX_FILE = "inputs.pt"
 
 
 class Contract(BaseModel):
@@ -95,6 +102,39 @@ class TeacherRun:
         return cls(logits=logits, embeddings=torch.load(folder / EMBEDDINGS_FILE) if has_embeddings else None)
 
 
+class FeatureTransforms(Contract):
+    """The preprocessing fitted on a snapshot: node type -> its feature transform (types with features)."""
+
+    by_type: dict[str, FeatureTransform]
+
+
+@dataclass
+class InputMatrix:
+    """A student input kind on this snapshot: its column layout and every target node's input row (N, width),
+    dense or sparse COO, on the full graph. A run that holds nodes out gets its own rows (`for_split`)."""
+
+    layout: InputLayout
+    matrix: torch.Tensor
+
+    def for_split(self, data: HeteroGraphData, split: RunSplit) -> torch.Tensor:
+        """Rows for this run: observed nodes' from the observed graph, held-out nodes' from all their edges."""
+        if not split.hidden:
+            return self.matrix
+        return build_inputs(data, self.layout, hidden=split.hidden_ids())
+
+    def save(self, folder: Path) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / LAYOUT_FILE).write_text(self.layout.model_dump_json())
+        torch.save(self.matrix, folder / MATRIX_FILE)
+
+    @classmethod
+    def load(cls, folder: Path) -> "InputMatrix":
+        folder = Path(folder)
+        return cls(layout=InputLayout.model_validate_json((folder / LAYOUT_FILE).read_text()),
+                   matrix=torch.load(folder / MATRIX_FILE))
+
+
 class TeacherReport(Contract):
     model: str
     run: Run
@@ -113,6 +153,7 @@ class StudentRunReport(Contract):
 class StudentReport(Contract):
     name: str
     method: str
+    inputs: InputKind
     config: StudentConfig
     mlflow_run_id: str
     runs: dict[str, StudentRunReport]  # by Run.key

@@ -23,11 +23,11 @@ from hg2m.config import (
     INDUCTIVE,
     TRANSDUCTIVE,
     ConfigError,
+    InputKind,
     MetaPath,
     RunConfig,
     Setting,
     StudentConfig,
-    StudentInputs,
 )
 from hg2m.config.metapaths import derive_metapaths
 from hg2m.data.facts import GraphFacts
@@ -76,7 +76,7 @@ class StudentPlan(Frozen):
     """
 
     config: StudentConfig
-    inputs: StudentInputs
+    inputs: InputKind
     soft_labels: bool
     reliability: bool
     embeddings: bool
@@ -111,6 +111,11 @@ class DistillPlan(Frozen):
     @property
     def needs_reliability(self) -> bool:
         return any(s.reliability for s in self.students)
+
+    @property
+    def input_kinds(self) -> list[str]:
+        """The student input kinds some student uses, in first-use order."""
+        return list(dict.fromkeys(s.inputs for s in self.students))
 
     @classmethod
     def from_config(cls, config: RunConfig, facts: GraphFacts) -> "DistillPlan":
@@ -173,12 +178,15 @@ def check_metapaths(metapaths: dict[str, MetaPath], facts: GraphFacts, add_rever
             raise PlanError(f"meta-path {name!r} does not fit the graph of {facts.source}: {err}") from None
 
 
-def student_inputs(config: StudentConfig, facts: GraphFacts) -> StudentInputs:
+def input_kind(config: StudentConfig, facts: GraphFacts) -> InputKind:
     """The configured inputs, or by default own features when the target type has them, else neighbours too."""
     has_features = facts.has_features(facts.target_type)
     if config.inputs == "own" and not has_features:
         raise PlanError(f"student {config.name!r}: inputs `own`, but target type {facts.target_type!r} has no "
                         f"features in {facts.source}: use inputs own+neighbours (the default for such graphs)")
+    if not has_features and not any(facts.target_type in (r.src_type, r.dst_type) for r in facts.relations):
+        raise PlanError(f"student {config.name!r}: target type {facts.target_type!r} has no features and no relations "
+                        f"in {facts.source}: there is nothing an MLP could read")
     return config.inputs or ("own" if has_features else "own+neighbours")
 
 
@@ -197,5 +205,5 @@ def student_plan(config: StudentConfig, dataset_name: str, dataset_metapaths: li
             raise PlanError(f"student {config.name!r} uses meta-path distillation (gamma > 0), but dataset "
                             f"{dataset_name!r} defines no meta-paths: pass --dataset NAME for a config with "
                             "`metapaths`, set gamma to 0, or leave that student out (--students)")
-    return StudentPlan(config=config, inputs=student_inputs(config, facts), soft_labels="soft_labels" in signals,
+    return StudentPlan(config=config, inputs=input_kind(config, facts), soft_labels="soft_labels" in signals,
                        reliability="reliability" in signals, embeddings="embeddings" in signals, metapaths=metapaths)

@@ -14,13 +14,12 @@ from pathlib import Path
 
 import torch
 from mlflow.tracking import MlflowClient
-from torch import nn
 
 from hg2m.contracts import CHAMPION_ALIAS, GateDecision, Registration
 from hg2m.data.graph import HeteroGraphData
 from hg2m.data.snapshot import MANIFEST_FILE, verified_content_hash
 from hg2m.evaluate import score_logits
-from hg2m.registry import alias_version
+from hg2m.registry import alias_version, registered_layout, served_inputs
 from hg2m.serving import load_student_module
 
 # Score differences carry float noise (0.81 - 0.80 > 0.01): a gain this close to the margin is a tie.
@@ -40,20 +39,24 @@ def decide(challenger_score: float, champion_score: float | None, margin: float,
     return promote, f"challenger {verdict} champion by more than {margin:+.4f} (difference {gain:+.4f})"
 
 
-def test_micro_f1(model: nn.Module, data: HeteroGraphData) -> float:
-    """Micro-F1 of a student (features in, logits out) on the snapshot's test split."""
-    model.eval()
+def test_micro_f1(model_uri: str, data: HeteroGraphData, model_graph: HeteroGraphData) -> float:
+    """Micro-F1 of a registered student on the snapshot's test split, fed as it is served: raw own features and,
+    for a student with neighbour inputs, those derived from each test node's edges (hg2m.registry.served_inputs)."""
+    test = data.splits["test"]
+    rows = served_inputs(registered_layout(model_uri, data), data, model_graph, test)
+    module = load_student_module(model_uri)
     with torch.no_grad():
-        logits = model(data.target_features())
-    return score_logits(logits, data.labels, data.splits["test"], data.num_classes)["micro_f1"]
+        logits = module(rows)
+    return score_logits(logits, data.labels[test], torch.arange(len(test)), data.num_classes)["micro_f1"]
 
 
-def run_gate(client: MlflowClient, registration: Registration, data: HeteroGraphData, margin: float) -> GateDecision:
+def run_gate(client: MlflowClient, registration: Registration, data: HeteroGraphData, model_graph: HeteroGraphData,
+             margin: float) -> GateDecision:
     """Score the challenger and the current champion on `data`'s test split, decide, move `champion` if the
     challenger wins, and record the decision as `gate_*` tags on the challenger's version."""
     name, challenger = registration.name, registration.version
     champion = alias_version(client, name, CHAMPION_ALIAS)
-    score = {version: test_micro_f1(load_student_module(f"models:/{name}/{version}"), data)
+    score = {version: test_micro_f1(f"models:/{name}/{version}", data, model_graph)
              for version in {challenger, champion} - {None}}
     promote, reason = decide(score[challenger], score.get(champion), margin, already_champion=champion == challenger)
     if promote:

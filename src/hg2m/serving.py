@@ -178,14 +178,19 @@ def student_model(model: mlflow.pyfunc.PyFuncModel, model_uri: str) -> StudentMo
     return python_model
 
 
-def open_node_table(path: Path) -> tuple[pq.ParquetFile, list[str]]:
-    """The Parquet file and its feature columns (`feat`, or `feat_idx` + `feat_val`); `id` is required."""
+def open_parquet(path: Path) -> pq.ParquetFile:
+    """The Parquet file at `path`, or a PredictError naming it."""
     if not path.is_file():
         raise PredictError(f"{path}: file not found")
     try:
-        source = pq.ParquetFile(path)
+        return pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as err:
         raise PredictError(f"{path}: not a readable Parquet file: {err}") from None
+
+
+def open_node_table(path: Path) -> tuple[pq.ParquetFile, list[str]]:
+    """The Parquet file and its feature columns (`feat`, or `feat_idx` + `feat_val`); `id` is required."""
+    source = open_parquet(path)
     names = source.schema_arrow.names
     if "id" not in names:
         raise PredictError(f"{path}: no `id` column (columns: {names})")

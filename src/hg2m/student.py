@@ -1,4 +1,5 @@
-"""Train an MLP student on the target type's features, with whatever its method distils from the teacher.
+"""Train an MLP student on its inputs (the target node's own features, maybe with one-hop neighbour inputs:
+hg2m.student_inputs), with whatever its method distils from the teacher.
 
 Losses (lambda = `lambda_ce`, see README, Method):
     mlp             CE(train)
@@ -22,6 +23,7 @@ from hg2m.distill.hire import HireEncoders, neighbour_types, relation_kd_loss, s
 from hg2m.distill.losses import edge_targets, hg2m_loss, hg2m_plus_loss
 from hg2m.distill.signals import TeacherSignals
 from hg2m.evaluate import split_metrics
+from hg2m.models.inputs import gather_rows
 from hg2m.models.mlp import MLP
 from hg2m.plan import StudentPlan
 from hg2m.train import EpochCallback, TrainedModel, fit, seed_everything
@@ -31,12 +33,14 @@ def build_student(config: StudentConfig, in_dim: int, num_classes: int) -> MLP:
     return MLP(in_dim, num_classes, config.hidden_dim, config.num_layers, config.dropout, config.norm)
 
 
-def predict_logits(model: MLP, features: torch.Tensor, batch_size: int = 65536) -> torch.Tensor:
-    """Inference on features alone, in batches: (N, D) -> (N, C) on the CPU."""
+def predict_logits(model: MLP, inputs: torch.Tensor, batch_size: int = 65536) -> torch.Tensor:
+    """Inference on the student's inputs alone (no graph), in batches: (N, D) dense or sparse -> (N, C) on the CPU."""
     model.eval()
     device = next(model.parameters()).device
+    rows = torch.arange(inputs.shape[0])
     with torch.no_grad():
-        return torch.cat([model(features[i : i + batch_size].to(device)).cpu() for i in range(0, len(features), batch_size)])
+        return torch.cat([model(gather_rows(inputs, rows[i : i + batch_size]).to(device)).cpu()
+                          for i in range(0, len(rows), batch_size)])
 
 
 class RelationLoss:
@@ -62,18 +66,19 @@ class RelationLoss:
         student_nbrs = {t: self.encoders(t, ids, self.data.features) for t, ids in neighbours.items()}
         return relation_kd_loss(
             teacher[self.data.target_type][batch].to(self.device), {t: teacher[t][ids].to(self.device) for t, ids in neighbours.items()},
-            student.embed(features[batch.to(self.device)]), student_nbrs, self.config.hire_tau,
+            student.embed(gather_rows(features, batch)), student_nbrs, self.config.hire_tau,
         )
 
 
 def train_student(
-    data: HeteroGraphData, signals: TeacherSignals, plan: StudentPlan, seed: int, device: torch.device,
-    on_epoch: EpochCallback | None = None,
+    data: HeteroGraphData, inputs: torch.Tensor, signals: TeacherSignals, plan: StudentPlan, seed: int,
+    device: torch.device, on_epoch: EpochCallback | None = None,
 ) -> TrainedModel:
-    """Fit the student; early stopping on validation accuracy. Returns the MLP alone (no encoders)."""
+    """Fit the student on its (N, D) inputs (dense or sparse: hg2m.student_inputs); early stopping on
+    validation accuracy. Returns the MLP alone (no encoders)."""
     config = plan.config
     seed_everything(seed)
-    features = data.target_features().to(device)
+    features = inputs.to(device)
     labels = data.labels.to(device)
     train_idx, val_idx = data.splits["train"].to(device), data.splits["val"].to(device)
     observed_idx = torch.nonzero(signals.observed).squeeze(1).to(device)
@@ -98,11 +103,11 @@ def train_student(
         return loss
 
     def val_accuracy() -> float:
-        return float((student(features[val_idx]).argmax(-1) == labels[val_idx]).float().mean())
+        return float((student(gather_rows(features, val_idx)).argmax(-1) == labels[val_idx]).float().mean())
 
     result = fit(trained, loss_fn, val_accuracy, config.optim, on_epoch)
     student.cpu()
-    logits = predict_logits(student, data.target_features())
+    logits = predict_logits(student, inputs)
     return TrainedModel(model=student, logits=logits, fit=result, metrics=split_metrics(logits, data))
 
 

@@ -8,7 +8,7 @@ from mlflow.tracking import MlflowClient
 from torch import nn
 from zenml import step
 
-from hg2m.contracts import RunSplit, StudentReport, TeacherRun
+from hg2m.contracts import InputMatrix, RunSplit, StudentReport, TeacherRun
 from hg2m.data.graph import HeteroGraphData
 from hg2m.evaluate import display_table, markdown_table, result_rows, score_parts, summary_table, teacher_warnings
 from hg2m.inductive import evaluation_parts
@@ -20,11 +20,13 @@ from steps.tracking import TRACKER, link_runs, parent_run_id
 def evaluate(
     graph: HeteroGraphData, held_out_fraction: float, teacher_name: str, splits: list[RunSplit],
     teacher_runs: list[TeacherRun], student_models: list[nn.ModuleDict], student_reports: list[StudentReport],
+    student_inputs: list[InputMatrix],
 ) -> tuple[Annotated[pd.DataFrame, "results"], Annotated[pd.DataFrame, "summary"]]:
-    """Students are scored from their features alone (no graph), the teacher from its logits.
-    `teacher_runs` is aligned with `splits`, `student_models` with `student_reports`."""
+    """Students are scored from their inputs alone (no message passing), the teacher from its logits.
+    `teacher_runs` is aligned with `splits`, `student_models` with `student_reports`; `student_inputs` holds one
+    matrix per input kind (each student's report names its kind)."""
     link_runs()
-    features = graph.target_features()
+    by_kind = {inputs.layout.kind: inputs for inputs in student_inputs}
     rows = []
     for split, teacher_run in zip(splits, teacher_runs, strict=True):
         run, parts = split.run, evaluation_parts(graph, split)
@@ -34,7 +36,7 @@ def evaluate(
 
         rows += result_rows(teacher_name, "teacher", run.setting, run.seed, scores(teacher_run.logits))
         for models, report in zip(student_models, student_reports, strict=True):
-            logits = predict_logits(models[run.key], features)
+            logits = predict_logits(models[run.key], by_kind[report.inputs].for_split(graph, split))
             rows += result_rows(report.name, report.method, run.setting, run.seed, scores(logits))
     results = pd.DataFrame(rows)
     summary = summary_table(results)

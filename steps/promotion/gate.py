@@ -13,10 +13,12 @@ from steps.tracking import TRACKER, link_runs
 
 
 @step(experiment_tracker=TRACKER, enable_cache=False)
-def gate(graph: HeteroGraphData, registration: Registration, margin: float) -> Annotated[GateDecision, "gate_decision"]:
-    """Never cached: the champion it compares with may have changed since the last run."""
+def gate(graph: HeteroGraphData, model_graph: HeteroGraphData, registration: Registration,
+         margin: float) -> Annotated[GateDecision, "gate_decision"]:
+    """`graph` has raw features (what registered models take); `model_graph` the preprocessed ones (for neighbour
+    inputs). Never cached: the champion it compares with may have changed since the last run."""
     link_runs()
-    decision = run_gate(MlflowClient(), registration, graph, margin)
+    decision = run_gate(MlflowClient(), registration, graph, model_graph, margin)
     mlflow.log_params({"challenger_version": decision.challenger_version, "champion_version": decision.champion_version,
                        "margin": margin, "snapshot_hash": graph.snapshot_hash})
     mlflow.log_metrics({"challenger_test_micro_f1": decision.challenger_score, "promoted": float(decision.promote),

@@ -69,3 +69,34 @@ def test_rgcn_without_self_loop_reaches_target_along_two_hop_paths_only(tiny_sna
     assert model.inputs.project["author"].weight.grad.abs().sum() > 0
     assert model.inputs.embed["venue"].weight.grad.abs().sum() > 0
     assert model.inputs.project["paper"].weight.grad is None
+
+
+def test_mlp_takes_sparse_input_and_scripts():
+    torch.manual_seed(0)
+    for num_layers in (1, 2, 3):
+        model = MLP(in_dim=6, num_classes=3, hidden_dim=8, num_layers=num_layers, dropout=0.0).eval()
+        x = torch.zeros(4, 6)
+        x[0, 1], x[1, 5], x[3, 0] = 0.5, 2.0, 1.0
+        dense = model(x)
+        torch.testing.assert_close(model(x.to_sparse()), dense)
+        scripted = torch.jit.script(model)
+        torch.testing.assert_close(scripted(x), dense)
+        torch.testing.assert_close(scripted(x.to_sparse()), dense)
+    model = MLP(in_dim=6, num_classes=3, hidden_dim=8, num_layers=2)
+    model(torch.eye(6)[:3].to_sparse()).sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_mlp_first_layer_is_sparse_aware_with_unchanged_parameters():
+    """The first linear layer (the classifier when num_layers == 1) is a SparseAwareLinear; the parameter
+    names and seeded values are those of plain nn.Linear layers."""
+    for num_layers in (1, 2):
+        torch.manual_seed(0)
+        model = MLP(in_dim=5, num_classes=2, hidden_dim=4, num_layers=num_layers)
+        first = model.classifier if num_layers == 1 else model.body[0]
+        assert isinstance(first, SparseAwareLinear)
+        torch.manual_seed(0)
+        plain = torch.nn.Linear(5, 4 if num_layers == 2 else 2)
+        torch.testing.assert_close(first.weight, plain.weight, rtol=0, atol=0)
+    assert list(dict(MLP(5, 2, 4, num_layers=2).named_parameters())) == [
+        "body.0.weight", "body.0.bias", "classifier.weight", "classifier.bias"]

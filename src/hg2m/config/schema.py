@@ -197,7 +197,7 @@ SETTINGS: tuple[str, ...] = get_args(Setting)
 TRANSDUCTIVE, INDUCTIVE = SETTINGS
 
 
-StudentInputs = Literal["own", "own+neighbours"]
+InputKind = Literal["own", "own+neighbours"]
 
 
 class StudentConfig(StrictModel):
@@ -211,7 +211,7 @@ class StudentConfig(StrictModel):
 
     name: str
     method: StudentMethod
-    inputs: StudentInputs | None = Field(None, description="own | own+neighbours; default: own when the target "
+    inputs: InputKind | None = Field(None, description="own | own+neighbours; default: own when the target "
                                          "type has features, else own+neighbours.")
     hidden_dim: int = Field(128, gt=0)
     num_layers: int = Field(2, ge=1)

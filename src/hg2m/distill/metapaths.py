@@ -33,7 +33,7 @@ def row_cosine(features: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> torc
 
 
 def pair_features(pairs: pd.DataFrame, features: torch.Tensor, teacher_probs: torch.Tensor) -> torch.Tensor:
-    """(E, 3) float64: cosine similarity of raw features (0 for an all-zero row), path count, p_i . p_j."""
+    """(E, 3) float64: cosine similarity of the features (0 for an all-zero row), path count, p_i . p_j."""
     i = torch.tensor(pairs["node"].to_numpy(), dtype=torch.int64)
     j = torch.tensor(pairs["neighbour"].to_numpy(), dtype=torch.int64)
     cosine = row_cosine(features, i, j)

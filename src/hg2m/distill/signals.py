@@ -35,16 +35,16 @@ class TeacherSignals:
 
 
 def metapath_edges(
-    data: HeteroGraphData, pairs: pd.DataFrame, names: tuple[str, ...], teacher_logits: torch.Tensor,
-    reliable: torch.Tensor, observed: torch.Tensor,
+    data: HeteroGraphData, inputs: torch.Tensor, pairs: pd.DataFrame, names: tuple[str, ...],
+    teacher_logits: torch.Tensor, reliable: torch.Tensor, observed: torch.Tensor,
 ) -> list[MetaPathEdges]:
-    """Reliable, weighted, directed meta-path edges per meta-path (HG2M+)."""
+    """Reliable, weighted, directed meta-path edges per meta-path (HG2M+); pair similarity on the student's inputs."""
     train_mask = torch.zeros(data.num_target_nodes, dtype=torch.bool)
     train_mask[data.splits["train"]] = True
     probs = torch.softmax(teacher_logits, dim=-1)
     edges = []
     for name in names:
-        kept = reliable_metapath_edges(pairs[pairs["metapath"] == name], data.target_features(), probs, data.labels,
+        kept = reliable_metapath_edges(pairs[pairs["metapath"] == name], inputs, probs, data.labels,
                                        train_mask, reliable, observed)
         edges.append((torch.tensor(kept["src"].to_numpy(), dtype=torch.int64),
                       torch.tensor(kept["dst"].to_numpy(), dtype=torch.int64),
@@ -59,10 +59,11 @@ def require(present: bool, plan: StudentPlan, what: str) -> None:
 
 
 def build_signals(
-    data: HeteroGraphData, plan: StudentPlan, split: RunSplit, teacher: TeacherRun | None = None,
+    data: HeteroGraphData, inputs: torch.Tensor, plan: StudentPlan, split: RunSplit, teacher: TeacherRun | None = None,
     reliable: torch.Tensor | None = None, pairs: pd.DataFrame | None = None,
 ) -> TeacherSignals:
-    """Exactly what the plan says the student distils: soft labels, reliable nodes, meta-path edges, embeddings."""
+    """Exactly what the plan says the student distils: soft labels, reliable nodes, meta-path edges, embeddings.
+    `inputs` (N, D): the student's inputs, whose similarity is one of HG2M+'s pair features."""
     observed = split.observed()
     signals = TeacherSignals(observed=observed)
     if plan.soft_labels:
@@ -73,7 +74,8 @@ def build_signals(
         signals.reliable = reliable & observed
     if plan.metapath_term:
         require(pairs is not None, plan, f"meta-path neighbour pairs ({', '.join(plan.metapaths)})")
-        signals.metapath_edges = metapath_edges(data, pairs, plan.metapaths, teacher.logits, signals.reliable, observed)
+        signals.metapath_edges = metapath_edges(data, inputs, pairs, plan.metapaths, teacher.logits, signals.reliable,
+                                                observed)
     if plan.embeddings:
         require(teacher is not None and teacher.embeddings is not None, plan, "the teacher's embeddings")
         seen = observed_graph(data, split)

@@ -13,8 +13,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from hg2m.config import DatasetConfig
-from hg2m.data.raw.files import check, check_config, require, split_column
-from hg2m.data.snapshot import LABELLED_SPLITS, GraphSnapshot, RelationInfo, SnapshotManifest, edge_table, node_table
+from hg2m.data.raw.files import assemble_snapshot, check, check_config, heco_split, require
+from hg2m.data.snapshot import GraphSnapshot
 
 TARGET_TYPE = "paper"
 NODE_COUNTS = {"paper": 4019, "author": 7167, "subject": 60}
@@ -52,32 +52,12 @@ def read_edges(heco: Path, name: str) -> np.ndarray:
     return pairs
 
 
-def heco_split(heco: Path, split: str, num_nodes: int) -> np.ndarray:
-    """train/val/test from `<part>_<split>.npy`; papers in none of them get UNSPLIT (their label is kept)."""
-    paths = {part: require(heco / f"{part}_{split}.npy") for part in LABELLED_SPLITS}
-    return split_column(num_nodes, {part: np.load(path, allow_pickle=False) for part, path in paths.items()}, paths)
-
-
 def load_acm(config: DatasetConfig) -> GraphSnapshot:
     """Read HeCo's ACM files into a snapshot with paper as the target type."""
     check_config(config, "ACM", SPLITS, TARGET_TYPE)
     heco = config.resolved_raw_dir() / "heco"
     labels = read_labels(heco / "labels.npy")
     split = heco_split(heco, config.split, len(labels))
-    nodes, infos = {}, {}
-    for node_type, count in NODE_COUNTS.items():
-        features = read_features(heco, node_type) if node_type in FEATURE_FILES else None
-        is_target = node_type == TARGET_TYPE
-        nodes[node_type], infos[node_type] = node_table(
-            count, features, labels if is_target else None, split if is_target else None
-        )
-    edges, relations = {}, []
-    for name, (_, src_type, dst_type) in RELATION_FILES.items():
-        pairs = read_edges(heco, name)
-        edges[name] = edge_table(pairs[:, 0], pairs[:, 1])
-        relations.append(RelationInfo(name=name, src_type=src_type, dst_type=dst_type, num_edges=len(pairs)))
-    manifest = SnapshotManifest(
-        name=config.name, target_type=TARGET_TYPE, num_classes=config.num_classes,
-        class_names=config.class_names, node_types=infos, relations=relations,
-    )
-    return GraphSnapshot(manifest=manifest, nodes=nodes, edges=edges)
+    features = {node_type: read_features(heco, node_type) for node_type in FEATURE_FILES}
+    relations = {name: (src, dst, read_edges(heco, name)) for name, (_, src, dst) in RELATION_FILES.items()}
+    return assemble_snapshot(config, TARGET_TYPE, NODE_COUNTS, features, labels, split, relations)

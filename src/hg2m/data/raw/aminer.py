@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from hg2m.config import DatasetConfig
-from hg2m.data.raw.files import check, check_config, require, split_column
-from hg2m.data.snapshot import LABELLED_SPLITS, GraphSnapshot, RelationInfo, SnapshotManifest, edge_table, node_table
+from hg2m.data.raw.files import assemble_snapshot, check, check_config, heco_split, require
+from hg2m.data.snapshot import GraphSnapshot
 
 TARGET_TYPE = "paper"
 NODE_COUNTS = {"paper": 6564, "author": 13329, "reference": 35890}  # no type has features
@@ -48,31 +48,11 @@ def read_edges(folder: Path, name: str) -> np.ndarray:
     return pairs
 
 
-def heco_split(folder: Path, split: str, num_nodes: int) -> np.ndarray:
-    """train/val/test from `<part>_<split>.npy`; papers in none of them get UNSPLIT (their label is kept)."""
-    paths = {part: require(folder / f"{part}_{split}.npy") for part in LABELLED_SPLITS}
-    return split_column(num_nodes, {part: np.load(path, allow_pickle=False) for part, path in paths.items()}, paths)
-
-
 def load_aminer(config: DatasetConfig) -> GraphSnapshot:
     """Read HeCo's AMiner files into a snapshot with paper as the target type and no features."""
     check_config(config, "AMiner", SPLITS, TARGET_TYPE)
     folder = config.resolved_raw_dir()
     labels = read_labels(folder / "labels.npy")
     split = heco_split(folder, config.split, len(labels))
-    nodes, infos = {}, {}
-    for node_type, count in NODE_COUNTS.items():
-        is_target = node_type == TARGET_TYPE
-        nodes[node_type], infos[node_type] = node_table(
-            count, None, labels if is_target else None, split if is_target else None
-        )
-    edges, relations = {}, []
-    for name, (_, src_type, dst_type) in RELATION_FILES.items():
-        pairs = read_edges(folder, name)
-        edges[name] = edge_table(pairs[:, 0], pairs[:, 1])
-        relations.append(RelationInfo(name=name, src_type=src_type, dst_type=dst_type, num_edges=len(pairs)))
-    manifest = SnapshotManifest(
-        name=config.name, target_type=TARGET_TYPE, num_classes=config.num_classes,
-        class_names=config.class_names, node_types=infos, relations=relations,
-    )
-    return GraphSnapshot(manifest=manifest, nodes=nodes, edges=edges)
+    relations = {name: (src, dst, read_edges(folder, name)) for name, (_, src, dst) in RELATION_FILES.items()}
+    return assemble_snapshot(config, TARGET_TYPE, NODE_COUNTS, {}, labels, split, relations)

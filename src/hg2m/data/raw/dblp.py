@@ -12,15 +12,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from hg2m.config import DatasetConfig
-from hg2m.data.raw.files import require, split_column
+from hg2m.data.raw.files import assemble_snapshot, require, split_column
 from hg2m.data.snapshot import (
     LABELLED_SPLITS,
     UNSPLIT,
     GraphSnapshot,
-    RelationInfo,
-    SnapshotManifest,
-    edge_table,
-    node_table,
 )
 
 NODE_COUNTS = {"author": 4057, "paper": 14328, "term": 7723, "venue": 20}
@@ -71,21 +67,7 @@ def load_dblp(config: DatasetConfig) -> GraphSnapshot:
         "author": sp.load_npz(require(heco / "a_feat.npz")),
         "paper": sp.load_npz(require(heco / "p_feat.npz")),
         "term": np.load(require(heco / "t_feat.npz"), allow_pickle=False),
-        "venue": None,
-    }
-    nodes, infos = {}, {}
-    for node_type, count in NODE_COUNTS.items():
-        is_target = node_type == config.target_type
-        nodes[node_type], infos[node_type] = node_table(
-            count, features[node_type], labels if is_target else None, split if is_target else None
-        )
-    edges, relations = {}, []
-    for name, (file, src_type, dst_type) in RELATION_FILES.items():
-        pairs = np.loadtxt(require(heco / file), dtype=np.int64, ndmin=2)
-        edges[name] = edge_table(pairs[:, 0], pairs[:, 1])
-        relations.append(RelationInfo(name=name, src_type=src_type, dst_type=dst_type, num_edges=len(pairs)))
-    manifest = SnapshotManifest(
-        name=config.name, target_type=config.target_type, num_classes=config.num_classes,
-        class_names=config.class_names, node_types=infos, relations=relations,
-    )
-    return GraphSnapshot(manifest=manifest, nodes=nodes, edges=edges)
+    }  # venues have none
+    relations = {name: (src, dst, np.loadtxt(require(heco / file), dtype=np.int64, ndmin=2))
+                 for name, (file, src, dst) in RELATION_FILES.items()}
+    return assemble_snapshot(config, config.target_type, NODE_COUNTS, features, labels, split, relations)

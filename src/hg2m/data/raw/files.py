@@ -7,7 +7,15 @@ from pathlib import Path
 import numpy as np
 
 from hg2m.config import DatasetConfig
-from hg2m.data.snapshot import UNSPLIT
+from hg2m.data.snapshot import (
+    LABELLED_SPLITS,
+    UNSPLIT,
+    GraphSnapshot,
+    RelationInfo,
+    SnapshotManifest,
+    edge_table,
+    node_table,
+)
 
 
 def require(path: Path) -> Path:
@@ -40,3 +48,30 @@ def split_column(num_nodes: int, part_ids: dict[str, np.ndarray], sources: dict[
         check(bool(np.all(assigned[ids] == UNSPLIT)), sources[part], f"{part} ids overlap another split part")
         assigned[ids] = part
     return assigned
+
+
+def heco_split(folder: Path, split: str, num_nodes: int) -> np.ndarray:
+    """HeCo's few-label splits: train/val/test from `<part>_<split>.npy` (e.g. train_20.npy); targets in none of
+    them get UNSPLIT (their label is kept)."""
+    paths = {part: require(folder / f"{part}_{split}.npy") for part in LABELLED_SPLITS}
+    return split_column(num_nodes, {part: np.load(path, allow_pickle=False) for part, path in paths.items()}, paths)
+
+
+def assemble_snapshot(
+    config: DatasetConfig, target_type: str, node_counts: dict[str, int], features: dict, labels: np.ndarray,
+    split: np.ndarray, relations: dict[str, tuple[str, str, np.ndarray]],
+) -> GraphSnapshot:
+    """A snapshot from a loader's parts: node counts, features per type (types without any absent), the target's
+    labels and split, and relation name -> (source type, destination type, (E, 2) local-id pairs)."""
+    nodes, infos = {}, {}
+    for node_type, count in node_counts.items():
+        is_target = node_type == target_type
+        nodes[node_type], infos[node_type] = node_table(
+            count, features.get(node_type), labels if is_target else None, split if is_target else None
+        )
+    edges = {name: edge_table(pairs[:, 0], pairs[:, 1]) for name, (_, _, pairs) in relations.items()}
+    relation_infos = [RelationInfo(name=name, src_type=src, dst_type=dst, num_edges=len(pairs))
+               for name, (src, dst, pairs) in relations.items()]
+    manifest = SnapshotManifest(name=config.name, target_type=target_type, num_classes=config.num_classes,
+                                class_names=config.class_names, node_types=infos, relations=relation_infos)
+    return GraphSnapshot(manifest=manifest, nodes=nodes, edges=edges)

@@ -1,0 +1,84 @@
+"""Inputs for new target nodes, from their edge lists: what `run.py derive-inputs` writes for `run.py predict`.
+
+A new node brings its own raw features (when the target type has any) and its edges to nodes already in the
+graph: a Parquet table with `node` (int64, the new node's id), `relation` (a snapshot relation touching the
+target type) and `neighbour` (int64, the id of the existing node it joins, in that node type's id space). For
+a student with one-hop neighbour inputs, the registered model takes the node's raw features followed by its
+neighbour blocks (hg2m.student_inputs): this module derives those rows and writes them as a node table
+(`id`, sparse `feat_idx` + `feat_val`) that `run.py predict` reads. Cost: linear in the new nodes' edges.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import scipy.sparse as sp
+import torch
+
+from hg2m.data.snapshot import ID_COLUMN, node_table, write_parquet
+from hg2m.serving import PredictError, open_parquet
+from hg2m.student_inputs import InputLayout, derive_inputs
+
+EDGE_COLUMNS = ("node", "relation", "neighbour")
+
+
+def read_edges(path: Path) -> pa.Table:
+    """The new nodes' edge list, or a PredictError naming the file and what is wrong."""
+    table = open_parquet(path).read()
+    missing = [c for c in EDGE_COLUMNS if c not in table.column_names]
+    if missing:
+        raise PredictError(f"{path}: columns {missing} missing (an edge list has {list(EDGE_COLUMNS)})")
+    return table
+
+
+def read_own_features(path: Path | None, ids: np.ndarray, layout: InputLayout) -> np.ndarray | None:
+    """(len(ids), own_dim) raw features of the new nodes, in the order of `ids`, from a node table (`id` plus dense
+    `feat` or sparse `feat_idx` + `feat_val`); None when the target type has no features."""
+    if not layout.own_dim:
+        return None
+    if path is None:
+        raise PredictError(f"the student reads {layout.own_dim} own features of each {layout.target_type!r} node: "
+                           "pass them with --nodes (a node table: id, feat or feat_idx + feat_val)")
+    table = open_parquet(path).read()
+    position = {int(i): row for row, i in enumerate(table.column(ID_COLUMN).to_numpy())}
+    absent = [int(i) for i in ids if int(i) not in position]
+    if absent:
+        raise PredictError(f"{path}: no row for new node(s) {absent[:5]} of the edge list")
+    rows = np.array([position[int(i)] for i in ids], dtype=np.int64)
+    if "feat" in table.column_names:
+        values = table.column("feat").combine_chunks()
+        dense = np.asarray(values.flatten().to_numpy(zero_copy_only=False), dtype=np.float32).reshape(len(table), -1)
+    else:
+        idx, val = (table.column(c).combine_chunks() for c in ("feat_idx", "feat_val"))
+        indptr = idx.offsets.to_numpy()
+        dense = sp.csr_matrix((val.flatten().to_numpy(), idx.flatten().to_numpy(), indptr),
+                              shape=(len(table), layout.own_dim)).toarray().astype(np.float32)
+    if dense.shape[1] != layout.own_dim:
+        raise PredictError(f"{path}: {dense.shape[1]} features per node, the student expects {layout.own_dim}")
+    return dense[rows]
+
+
+def new_node_inputs(layout: InputLayout, edges: pa.Table, own_path: Path | None,
+                    neighbour_features: dict[str, torch.Tensor]) -> tuple[np.ndarray, torch.Tensor]:
+    """(new node ids, sorted; (n, width) rows as the registered model takes them)."""
+    nodes = edges.column("node").to_numpy()
+    ids = np.unique(nodes)
+    row_of = np.searchsorted(ids, nodes)
+    relation = np.asarray(edges.column("relation").to_pylist(), dtype=object)
+    neighbour = edges.column("neighbour").to_numpy().astype(np.int64)
+    grouped = [(name, row_of[relation == name], neighbour[relation == name]) for name in np.unique(relation)]
+    own = read_own_features(own_path, ids, layout)
+    try:
+        rows = derive_inputs(layout, own, grouped, neighbour_features, num_rows=len(ids))
+    except ValueError as err:
+        raise PredictError(str(err)) from None
+    return ids, rows
+
+
+def write_inputs(ids: np.ndarray, rows: torch.Tensor, path: Path) -> None:
+    """A node table (`id`, sparse `feat_idx` + `feat_val`) of the rows, for `run.py predict`."""
+    csr = sp.csr_matrix(rows.to_dense().numpy())
+    table, _ = node_table(len(ids), csr)
+    write_parquet(table.set_column(0, ID_COLUMN, pa.array(ids.astype(np.int64))), path)
