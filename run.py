@@ -121,10 +121,11 @@ def print_summary(outcome, tracking_uri: str, seconds: float) -> None:
     print("\nSteps (wall seconds; peak resident memory of the step, MiB):\n")
     print(markdown_table(steps, digits=1))
     champion = "none" if gate.champion_version is None else f"version {gate.champion_version}: {gate.champion_score:.4f}"
+    verdict = f"Promoted to {CHAMPION_ALIAS}" if gate.promote else "Champion kept"
     print(f"\nRegistered {reg.student} ({reg.run.setting}, seed {reg.run.seed}) as {reg.name} version {reg.version} "
-          f"(alias {CHALLENGER_ALIAS}): {reg.reason}.\nGate: challenger {gate.challenger_score:.4f} test Micro-F1, champion "
-          f"{champion}, margin {gate.margin}. {'Promoted to ' + CHAMPION_ALIAS if gate.promote else 'Champion kept'}: "
-          f"{gate.reason}.\n"
+          f"(alias {CHALLENGER_ALIAS}): {reg.reason}.\n"
+          f"Gate: challenger {gate.challenger_score:.4f} test Micro-F1, champion {champion}, margin {gate.margin}. "
+          f"{verdict}: {gate.reason}.\n"
           f"Load it with mlflow.pyfunc.load_model('{reg.model_uri}'), or serve it (docs/serving.md):\n"
           f"  MLFLOW_TRACKING_URI={tracking_uri} ./scripts/with-env mlflow models serve -m {reg.model_uri} "
           "--env-manager local -h 127.0.0.1 -p 5001")

@@ -19,9 +19,9 @@ from steps.tracking import TRACKER, link_runs
 
 @step(experiment_tracker=TRACKER)
 def register(
-    graph: HeteroGraphData, model_graph: HeteroGraphData, transforms: FeatureTransforms, results: pd.DataFrame, student_models: list[nn.ModuleDict],
-    student_reports: list[StudentReport], student_inputs: list[InputMatrix], setting: str, model_name: str,
-    run_config: dict,
+    graph: HeteroGraphData, model_graph: HeteroGraphData, transforms: FeatureTransforms, results: pd.DataFrame,
+    student_models: list[nn.ModuleDict], student_reports: list[StudentReport], student_inputs: list[InputMatrix],
+    setting: str, model_name: str, run_config: dict,
 ) -> Annotated[Registration, "registration"]:
     """`graph` has raw features: the registered model is the student behind its input transform, so it takes
     them as they come; `model_graph` is the preprocessed one the students trained on. `student_models` is aligned
@@ -48,9 +48,9 @@ def register(
         "zenml_pipeline_run_id": str(get_step_context().pipeline_run.id),
         "student_config": json.dumps(student_config, sort_keys=True),
     }
-    metadata = {"snapshot_hash": graph.snapshot_hash, "student_config": student_config, "run_config": run_config}
+    metadata = {"snapshot_hash": graph.snapshot_hash, "student_config": student_config, "run_config": run_config,
+                "input_layout": inputs.layout.model_dump(mode="json")}
     served = served_student(student_models[index][run.key], inputs.layout, transforms.by_type.get(graph.target_type))
-    metadata["input_layout"] = inputs.layout.model_dump(mode="json")
     example = served_inputs(inputs.layout, graph, model_graph, torch.arange(min(EXAMPLE_ROWS, graph.num_target_nodes)))
     version = register_challenger(served, model_name, example, tags, metadata, run_config["dataset"]["class_names"])
     registration = Registration(name=model_name, version=version, model_uri=f"models:/{model_name}/{version}",
