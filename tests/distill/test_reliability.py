@@ -48,12 +48,27 @@ def test_reliable_needs_low_entropy_and_high_confidence():
     assert mask.tolist() == [True, False, True, False, False, False, False, False]
 
 
-def test_ties_go_to_the_earlier_unlabelled_node():
-    # three identical rows, k = floor(0.5 * 3) = 1: the stable sorts both pick U's first entry, node 3
+def test_nodes_tied_at_the_threshold_are_all_kept():
+    # three identical rows, k = floor(0.5 * 3) = 1: the thresholds are their shared entropy and confidence,
+    # so all three pass; a rank cut would keep one of them, picked by the order of U
     logits = torch.tensor([[1.0, 0.0]] * 4)
     mask = reliable_mask(logits, torch.zeros(4, dtype=torch.long), torch.tensor([], dtype=torch.long),
                          torch.tensor([3, 1, 2]), ratio=0.5)
-    assert mask.tolist() == [False, False, False, True]
+    assert mask.tolist() == [False, True, True, True]
+
+
+def test_many_ties_at_confidence_one_are_kept_and_the_rest_are_cut():
+    # 600 of 1000 unlabelled nodes at confidence 1.0 (saturated softmax), 400 spread below it; p = 0.5 -> k = 500:
+    # the 500th smallest entropy is the saturated rows' shared one, so exactly those 600 nodes are reliable
+    saturated = torch.tensor([[100.0, 0.0, 0.0]]).repeat(600, 1)
+    spread = torch.stack([torch.linspace(0.5, 3.0, 400), torch.zeros(400), torch.zeros(400)], dim=1)
+    logits = torch.cat([spread, saturated])
+    entropy, confidence = entropy_confidence(logits)
+    assert (confidence[400:] == 1.0).all() and (confidence[:400] < 1.0).all()
+    assert (entropy[400:] == entropy[400]).all() and entropy[400] < entropy[:400].min()
+    mask = reliable_mask(logits, torch.zeros(1000, dtype=torch.long), torch.tensor([], dtype=torch.long),
+                         torch.arange(1000), ratio=0.5)
+    assert mask[400:].all() and not mask[:400].any()
 
 
 def test_ratio_one_keeps_every_unlabelled_node_and_zero_k_none():

@@ -18,24 +18,27 @@ def entropy_confidence(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
     return -torch.special.xlogy(probs, probs).sum(-1), probs.max(-1).values
 
 
-def smallest_k(values: torch.Tensor, candidates: torch.Tensor, k: int) -> np.ndarray:
-    """Ids (k,) of the k candidates with the smallest values; stable sort, so ties go to the earlier candidate."""
-    return candidates[torch.sort(values[candidates], stable=True).indices[:k]].cpu().numpy()
+def kth_smallest(values: torch.Tensor, k: int) -> float:
+    """The k-th smallest of values (k >= 1)."""
+    return torch.kthvalue(values, k).values.item()
 
 
 def reliable_mask(
     logits: torch.Tensor, labels: torch.Tensor, train_idx: torch.Tensor, unlabelled_idx: torch.Tensor, ratio: float
 ) -> torch.Tensor:
-    """(N,) bool: train nodes the teacher gets right, plus the unlabelled nodes that are both among the k
-    lowest-entropy and among the k most confident of U, k = floor(ratio * |U|)."""
+    """(N,) bool: train nodes the teacher gets right, plus the unlabelled nodes whose entropy is at most the k-th
+    smallest and whose confidence is at least the k-th largest in U, k = floor(ratio * |U|). Thresholds, as in
+    the reference code, so that nodes tied at the threshold (often many at confidence 1.0) are all kept."""
     logits, labels = logits.detach().cpu(), labels.cpu()
     train_idx, unlabelled_idx = train_idx.cpu().long(), unlabelled_idx.cpu().long()
     entropy, confidence = entropy_confidence(logits)
     mask = torch.zeros(len(logits), dtype=torch.bool)
     mask[train_idx] = logits[train_idx].argmax(-1) == labels[train_idx]
     k = math.floor(ratio * len(unlabelled_idx))
-    both = np.intersect1d(smallest_k(entropy, unlabelled_idx, k), smallest_k(-confidence, unlabelled_idx, k))
-    mask[torch.from_numpy(both).long()] = True
+    if k > 0:
+        low_entropy = entropy[unlabelled_idx] <= kth_smallest(entropy[unlabelled_idx], k)
+        confident = confidence[unlabelled_idx] >= -kth_smallest(-confidence[unlabelled_idx], k)
+        mask[unlabelled_idx[low_entropy & confident]] = True
     return mask
 
 
