@@ -20,7 +20,16 @@ import sys
 import time
 from pathlib import Path
 
-from hg2m.config import CONFIG_DIR, PROJECT_ROOT, SETTINGS, TEACHER_NAMES, ConfigError, RunConfig, load_run_config
+from hg2m.config import (
+    AUTO_TEACHER,
+    CONFIG_DIR,
+    PROJECT_ROOT,
+    SETTINGS,
+    TEACHER_NAMES,
+    ConfigError,
+    RunConfig,
+    load_run_config,
+)
 from hg2m.contracts import CHALLENGER_ALIAS, CHAMPION_ALIAS
 from hg2m.environment import MLFLOW_STORE, configure_environment, default_mlflow_uri
 from hg2m.plan import plan_run
@@ -69,8 +78,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dataset", default=None,
                         help="dataset config: a name under configs/datasets/ (dblp, acm, imdb, ...) or the path of "
                         "your own YAML (default: the config's dataset_name, dblp; with --snapshot: none)")
-    parser.add_argument("--teacher", choices=TEACHER_NAMES, default=None,
-                        help="teacher HGNN, a file under configs/teachers/ (default: the config's teacher, rgcn)")
+    parser.add_argument("--teacher", choices=(*TEACHER_NAMES, AUTO_TEACHER), default=None,
+                        help="teacher HGNN, a file under configs/teachers/, or auto: train every candidate on the "
+                        "first seed and keep the best on validation (default: the config's, auto)")
+    parser.add_argument("--teacher-candidates", nargs="+", choices=TEACHER_NAMES, default=None,
+                        help="the teachers that auto tries (default: the dataset config's, else the pipeline "
+                        "config's: all four)")
     parser.add_argument("--config", type=Path, default=DISTILL_CONFIG,
                         help="pipeline config YAML (teacher, students, training, tracking)")
     parser.add_argument("--epochs", type=int, default=None,
@@ -115,6 +128,8 @@ def print_summary(outcome, tracking_uri: str, seconds: float) -> None:
     print(f"\nDistilled on {outcome.config.dataset.name} (snapshot {reg.snapshot_hash[:12]}), "
           f"ZenML run {outcome.run.name}, {seconds:.1f} s. Test scores in %, mean ± std over seeds:\n")
     print(markdown_table(display_table(outcome.summary)))
+    if outcome.teacher_selection:
+        print(f"\nTeacher (auto): {outcome.teacher_selection.reason}")
     for warning in teacher_warnings(outcome.results):
         print(f"\nwarning: {warning}")
     steps = outcome.step_table().fillna("-")  # cached steps ran no code: no peak memory
@@ -164,7 +179,8 @@ def crontab_line(args: argparse.Namespace, argv: list[str]) -> str:
 def load_config(args: argparse.Namespace, snapshot: Path | None) -> RunConfig:
     """The config with every flag applied, validated, its meta-paths derived if none are configured, and checked to
     be trainable (its plan)."""
-    config = load_run_config(args.config, args.dataset, overrides_from(args), args.teacher, snapshot, args.students)
+    config = load_run_config(args.config, args.dataset, overrides_from(args), args.teacher, snapshot, args.students,
+                             args.teacher_candidates)
     return plan_run(config)[0]
 
 

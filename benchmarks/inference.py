@@ -65,10 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     graph = run.graph()
     teacher = run.teacher_model(registration.run)
     student = run.student_model(registration.student, registration.run)
-    fanouts = args.fanouts or config.teacher.sampling.predict_fanouts
+    teacher_config = config.teacher_config(run.teacher_name)
+    fanouts = args.fanouts or teacher_config.sampling.predict_fanouts
     setup = BenchmarkSetup(batch_sizes=sizes, repeats=args.repeats, warmup=args.warmup, fanouts=fanouts)
     device = resolve_device(args.device)
-    print(f"Benchmarking ZenML run {run.run.name}: teacher {config.teacher.model} (fanouts {fanouts}) vs "
+    print(f"Benchmarking ZenML run {run.run.name}: teacher {teacher_config.model} (fanouts {fanouts}) vs "
           f"student {registration.student} on {len(graph.splits['test'])} test nodes of "
           f"{graph.num_target_nodes} {graph.target_type} nodes, {device}, {torch.get_num_threads()} threads ...")
     layout = run.student_inputs(registration.student).layout
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     peak = peak_rss_mb()
     params = {
         "dataset": dataset_name, "zenml_run": run.run.name, "snapshot_hash": graph.snapshot_hash,
-        "teacher": config.teacher.model, "student": registration.student, "student_inputs": layout.kind,
+        "teacher": teacher_config.model, "student": registration.student, "student_inputs": layout.kind,
         "registered_model": f"{registration.name} v{registration.version}", "fanouts": fanouts,
         "repeats": args.repeats, "warmup": args.warmup, "device": str(device), "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(), "machine": platform.platform(),

@@ -51,7 +51,7 @@ def main() -> None:
         config = load_run_config(CONFIG_DIR / "pipelines" / "distill.yaml", dataset)
         data = build_graph_data(load_raw_dataset(config.dataset), config.graph)
         for name in args.teachers:
-            teacher = load_run_config(CONFIG_DIR / "pipelines" / "distill.yaml", dataset, teacher=name).teacher
+            teacher = load_run_config(CONFIG_DIR / "pipelines" / "distill.yaml", dataset, teacher=name).teachers[0]
             runs = []
             for seed in args.seeds:
                 started = time.perf_counter()

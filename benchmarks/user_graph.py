@@ -49,7 +49,7 @@ def main() -> None:
     outcome = run_distill(config, f"sqlite:///{home / 'mlflow.db'}", home / "artifacts")
     seconds = time.perf_counter() - started
     inputs = {s.name: s.inputs for s in outcome.plan.students}
-    print(f"\n{args.dataset} as a snapshot with no dataset config; teacher {outcome.config.teacher.model}, students "
+    print(f"\n{args.dataset} as a snapshot with no dataset config; teacher {outcome.teacher_name}, students "
           f"{inputs}, meta-paths {list(outcome.config.dataset.metapaths)} (derived), seeds {args.seeds}; "
           f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, device {args.device}; "
           f"{seconds:.0f} s. Test scores in %, mean ± std over seeds:\n")

@@ -10,8 +10,10 @@ Steps and their artifacts (each one versioned and tracked by ZenML; <run> = <set
     inputs_<kind>       model_graph        -> student_inputs (layout and rows of each input kind students use:
                                               own features, or own+neighbours one-hop inputs)
     split_<run>         graph              -> run_split (held-out and observed target nodes)
+    candidate_<t>_<run> graph, run_split   -> with `teacher: auto`, each candidate teacher t on the selection run
+    select_teacher      candidates' reports -> teacher_selection (best validation Micro-F1)
     teacher_<run>       graph, run_split   -> teacher_model, teacher_run (soft labels, embeddings if needed),
-                                              teacher_report
+                                              teacher_report (under auto: the chosen candidate's, or trained)
     reliability_<run>   teacher_run        -> reliability (entropy, confidence, teacher label, reliable);
                                               only when a student uses reliable nodes
     student_<name>      what its plan uses -> student_models (one MLP per run), student_report
@@ -36,7 +38,7 @@ from zenml.enums import ExecutionMode
 from zenml.models import PipelineRunResponse
 
 from hg2m.config import ConfigError, RunConfig
-from hg2m.contracts import GateDecision, InputMatrix, Registration
+from hg2m.contracts import GateDecision, InputMatrix, Registration, TeacherSelection
 from hg2m.data.graph import HeteroGraphData
 from hg2m.data.raw import source_fingerprint
 from hg2m.environment import local_artifact_root
@@ -56,7 +58,7 @@ from steps.promotion.gate import gate
 from steps.promotion.register import register
 from steps.tracking import record_peak_memory, start_memory_watch, tracker_settings
 from steps.training.train_student import student
-from steps.training.train_teacher import teacher
+from steps.training.train_teacher import pick_teacher, select_teacher_step, selected_teacher, teacher
 
 PIPELINE = "distill"
 
@@ -67,6 +69,13 @@ def split_step(run: Run) -> str:
 
 def teacher_step(run: Run) -> str:
     return f"teacher_{run.key}"
+
+
+def candidate_step(teacher_name: str, run: Run) -> str:
+    return f"candidate_{teacher_name}_{run.key}"
+
+
+SELECT_TEACHER = "select_teacher"
 
 
 def reliability_step(run: Run) -> str:
@@ -94,18 +103,34 @@ def distill(run_config: dict, plan: dict, source_fingerprint: str) -> None:
     graph, transforms = preprocess(raw_graph)
     pairs = metapaths(graph, plan.pair_metapaths, config.metapath, derived=config.dataset.derived_metapaths) \
         if plan.needs_pairs else None
-    splits, teacher_runs, reliabilities = [], [], []
-    for run in plan.runs:
-        split = split_nodes(graph, run=run, held_out_fraction=fraction, id=split_step(run))
-        _, teacher_run, _ = teacher(graph, split, config=config.teacher, graph_config=config.graph, device=device,
-                                    metapaths=config.dataset.metapaths, with_embeddings=plan.needs_embeddings,
-                                    id=teacher_step(run))
-        splits.append(split)
+    splits = {run: split_nodes(graph, run=run, held_out_fraction=fraction, id=split_step(run)) for run in plan.runs}
+    teacher_args = {"graph_config": config.graph, "device": device, "metapaths": config.dataset.metapaths,
+                    "with_embeddings": plan.needs_embeddings}
+    selection, candidates = None, []
+    if plan.teacher_selection_run is not None:  # teacher: auto
+        first = plan.teacher_selection_run
+        candidates = [teacher(graph, splits[first], config=candidate, **teacher_args,
+                              id=candidate_step(candidate.model, first)) for candidate in config.teachers]
+        selection = select_teacher_step([report for _, _, report in candidates], id=SELECT_TEACHER)
+    teacher_runs, teacher_reports, reliabilities = [], [], []
+    for run, split in splits.items():
+        if selection is None:
+            outputs = teacher(graph, split, config=config.teachers[0], **teacher_args, id=teacher_step(run))
+        elif run == plan.teacher_selection_run:
+            models, runs, reports = (list(column) for column in zip(*candidates))
+            outputs = pick_teacher(selection, models, runs, reports, id=teacher_step(run))
+        else:
+            outputs = selected_teacher(graph, split, selection, candidates=config.teachers, **teacher_args,
+                                       id=teacher_step(run))
+        _, teacher_run, teacher_report = outputs
         teacher_runs.append(teacher_run)
+        teacher_reports.append(teacher_report)
         if plan.needs_reliability:
             reliabilities.append(reliability(graph, teacher_run, split, ratio=config.evaluation.reliable_ratio,
                                              id=reliability_step(run)))
-    inputs = {kind: student_inputs(graph, kind=kind, id=inputs_step(kind)) for kind in plan.input_kinds}
+    splits = list(splits.values())
+    inputs = {kind: student_inputs(graph, kind=kind, max_bag_ids=config.student_inputs.max_bag_ids,
+                                   id=inputs_step(kind)) for kind in plan.input_kinds}
     student_models, reports = [], []
     for student_plan in plan.students:
         # ZenML takes a list of artifacts only as a plain list input: an unused one is passed empty
@@ -117,9 +142,11 @@ def distill(run_config: dict, plan: dict, source_fingerprint: str) -> None:
         student_models.append(models)
         reports.append(report)
     # one matrix per input kind: ZenML's cache refuses the same artifact twice in one list input
-    results, _ = evaluate(graph, held_out_fraction=fraction, teacher_name=config.teacher.model, splits=splits,
-                          teacher_runs=teacher_runs, student_models=student_models, student_reports=reports,
-                          student_inputs=list(inputs.values()))
+    results, _ = evaluate(graph, held_out_fraction=fraction, splits=splits, teacher_runs=teacher_runs,
+                          teacher_reports=teacher_reports, student_models=student_models, student_reports=reports,
+                          student_inputs=list(inputs.values()),
+                          candidate_runs=[run for _, run, _ in candidates],
+                          candidate_reports=[report for _, _, report in candidates])
     registration = register(raw_graph, graph, transforms, results, student_models, reports, list(inputs.values()),
                             setting=plan.registration_setting,
                             model_name=config.registered_model_name, run_config=run_config)
@@ -143,6 +170,15 @@ class DistillRun:
     @cached_property
     def plan(self) -> DistillPlan:
         return DistillPlan.model_validate(self.run.config.parameters["plan"])
+
+    @cached_property
+    def teacher_selection(self) -> TeacherSelection | None:
+        """`teacher: auto`'s choice, or None for a fixed teacher."""
+        return self.load(SELECT_TEACHER, "teacher_selection") if SELECT_TEACHER in self.run.steps else None
+
+    @property
+    def teacher_name(self) -> str:
+        return self.teacher_selection.chosen if self.teacher_selection else self.config.teachers[0].model
 
     @cached_property
     def results(self) -> pd.DataFrame:

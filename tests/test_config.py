@@ -28,7 +28,7 @@ def test_default_config_loads_with_dataset():
 def test_overrides_reach_nested_values_and_every_student():
     config = load_run_config(DISTILL, "dblp", {"teacher.optim.max_epochs": 3, "students.*.optim.max_epochs": 4,
                                                "evaluation.seeds": [7]})
-    assert config.teacher.optim.max_epochs == 3
+    assert config.teachers[0].optim.max_epochs == 3
     assert {s.optim.max_epochs for s in config.students} == {4}
     assert config.evaluation.seeds == [7]
 
@@ -41,7 +41,7 @@ def test_unknown_dataset_lists_known_ones():
 def test_missing_file_and_bad_values_are_named(tmp_path):
     with pytest.raises(ConfigError, match="config file not found"):
         load_run_config(tmp_path / "missing.yaml", "dblp")
-    with pytest.raises(ConfigError, match=r"(?s)distill.yaml.*teacher\.rgcn\.dropout"):
+    with pytest.raises(ConfigError, match=r"(?s)distill.yaml.*teachers\.0\.rgcn\.dropout"):
         load_run_config(DISTILL, "dblp", {"teacher.dropout": 1.5})
     bad = tmp_path / "bad.yaml"
     bad.write_text("students: [{name: a, method: mlp, typo_field: 1}]\n")
@@ -63,7 +63,7 @@ def test_teacher_names_configs_and_classes_agree():
     for name in TEACHER_NAMES:
         config = teacher_config(read_yaml(CONFIG_DIR / "teachers" / f"{name}.yaml"))
         assert config.model == name and type(config).model_fields["model"].default == name
-        assert load_run_config(DISTILL, "dblp", teacher=name).teacher == config
+        assert load_run_config(DISTILL, "dblp", teacher=name).teachers[0] == config
 
 
 def test_each_teacher_config_holds_only_its_own_fields():
@@ -73,11 +73,11 @@ def test_each_teacher_config_holds_only_its_own_fields():
         teacher_config({"model": "hgt", "metapath_max_neighbours": 10})
     with pytest.raises(ValidationError, match="does not match any of the expected tags"):
         teacher_config({"model": "gcn"})
-    with pytest.raises(ConfigError, match=r"teacher\.rgcn\.num_heads"):
+    with pytest.raises(ConfigError, match=r"teachers\.0\.rgcn\.num_heads"):
         load_run_config(DISTILL, "dblp", {"teacher.num_heads": 4})
     assert "num_heads" not in RGCNConfig.model_fields and "self_loop" not in HANConfig.model_fields
     assert isinstance(teacher_config({"model": "simplehgn", "edge_dim": 8}), SimpleHGNConfig)
-    assert isinstance(load_run_config(DISTILL, "dblp", teacher="han").teacher, HANConfig)
+    assert isinstance(load_run_config(DISTILL, "dblp", teacher="han").teachers[0], HANConfig)
 
 
 def test_a_teacher_config_keeps_its_model_when_dumped_with_only_the_set_fields():
@@ -93,11 +93,27 @@ def test_a_snapshot_folder_with_a_bad_manifest_is_a_config_error(tmp_path):
 
 
 def test_dataset_teacher_overrides_apply_to_that_teacher_only():
-    assert load_run_config(DISTILL, "acm", teacher="simplehgn").teacher.optim.patience == 100
-    assert load_run_config(DISTILL, "dblp", teacher="simplehgn").teacher.optim.patience == 30
-    assert load_run_config(DISTILL, "acm", teacher="hgt").teacher.optim.patience == 30
+    assert load_run_config(DISTILL, "acm", teacher="simplehgn").teachers[0].optim.patience == 100
+    assert load_run_config(DISTILL, "dblp", teacher="simplehgn").teachers[0].optim.patience == 30
+    assert load_run_config(DISTILL, "acm", teacher="hgt").teachers[0].optim.patience == 30
     cli = load_run_config(DISTILL, "acm", {"teacher.optim.patience": 7}, teacher="simplehgn")
-    assert cli.teacher.optim.patience == 7  # the command line wins
+    assert cli.teachers[0].optim.patience == 7  # the command line wins
+
+
+def test_teacher_auto_trains_every_candidate_each_with_its_own_settings():
+    auto = load_run_config(DISTILL, "acm", {"teacher.optim.max_epochs": 5})
+    assert [t.model for t in auto.teachers] == list(TEACHER_NAMES) and auto.selects_teacher
+    assert {t.optim.max_epochs for t in auto.teachers} == {5}  # teacher.X applies to every candidate
+    assert auto.teacher_config("simplehgn").optim.patience == 100  # the dataset's override, for that teacher only
+    assert auto.teacher_config("hgt").optim.patience == 30
+    assert [t.model for t in load_run_config(DISTILL, "igb").teachers] == ["rgcn"]  # the dataset's candidates
+    chosen = load_run_config(DISTILL, "dblp", teacher_candidates=["hgt", "rgcn"])
+    assert [t.model for t in chosen.teachers] == ["hgt", "rgcn"]
+    assert not load_run_config(DISTILL, "dblp", teacher="hgt").selects_teacher
+    with pytest.raises(ConfigError, match="--teacher-candidates applies to --teacher auto"):
+        load_run_config(DISTILL, "dblp", teacher="hgt", teacher_candidates=["rgcn"])
+    with pytest.raises(ConfigError, match="teacher candidates must be distinct"):
+        load_run_config(DISTILL, "dblp", teacher_candidates=["hgt", "hgt"])
 
 
 def test_run_py_checks_its_flags_and_prints_a_crontab_line(tmp_path, capsys):

@@ -1,7 +1,14 @@
 import pandas as pd
 import pytest
 
-from hg2m.evaluate import classification_metrics, select_best, selection_reason, teacher_warnings
+from hg2m.evaluate import (
+    classification_metrics,
+    select_best,
+    select_teacher,
+    selection_reason,
+    teacher_name,
+    teacher_warnings,
+)
 
 
 def test_metrics_hand_computed():
@@ -68,3 +75,20 @@ def test_a_teacher_below_the_plain_mlp_is_named_and_the_registration_says_why():
         "hg2m: best mean validation micro_f1 of 2 students in transductive (0.7200); teacher rgcn 0.6000, mlp mlp 0.7000")
     strong = results_frame({"rgcn": ("teacher", 0.90), "mlp": ("mlp", 0.70), "hg2m": ("hg2m", 0.88)})
     assert teacher_warnings(strong) == []
+
+
+def test_teacher_selection_takes_the_best_validation_score_and_the_first_of_ties():
+    assert select_teacher({"rgcn": 0.80, "han": 0.85, "hgt": 0.84})[0] == "han"
+    assert select_teacher({"rgcn": 0.85, "han": 0.85})[0] == "rgcn"
+    chosen, reason = select_teacher({"rgcn": 0.80, "hgt": 0.84})
+    assert reason == "hgt: best validation micro_f1 of 2 teachers (0.8400); rgcn 0.8000"
+
+
+def test_candidate_teachers_are_neither_students_nor_the_teacher():
+    # a candidate that beat every student on validation is still not registrable, nor warned about
+    results = results_frame({"han": ("teacher", 0.90), "candidate_rgcn": ("teacher_candidate", 0.99),
+                             "mlp": ("mlp", 0.70), "hg2m": ("hg2m", 0.88)})
+    assert select_best(results, "transductive") == ("hg2m", 0)
+    assert teacher_name(results) == "han"
+    assert "of 2 students" in selection_reason(results, "transductive", "hg2m")
+    assert teacher_warnings(results) == []

@@ -66,7 +66,7 @@ def test_a_column_of_counts_in_the_thousands_collapses_no_teacher(dblp, teacher)
     def test_accuracy(data: HeteroGraphData) -> float:
         """Mean test accuracy over SEEDS."""
         data = preprocessed(data)
-        return sum(train_teacher(data, config.teacher, config.graph, seed, torch.device("cpu"),
+        return sum(train_teacher(data, config.teachers[0], config.graph, seed, torch.device("cpu"),
                                  metapaths=config.dataset.metapaths).metrics["test"]["accuracy"] for seed in SEEDS) / len(SEEDS)
 
     assert test_accuracy(with_count_column(dblp)) == pytest.approx(test_accuracy(dblp), abs=TOLERANCE)

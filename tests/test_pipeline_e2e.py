@@ -20,15 +20,17 @@ DISTILL = CONFIG_DIR / "pipelines" / "distill.yaml"
 QUICK = {"teacher.optim.max_epochs": 40, "students.*.optim.max_epochs": 300, "device": "cpu",
          "evaluation.seeds": [0], "evaluation.settings": ["transductive", "inductive"]}
 STUDENTS = ["mlp", "hg2m", "hg2m_plus"]
+CANDIDATES = ["rgcn", "han"]  # teacher: auto between two quick ones
 STEPS = ["ingest_snapshot", "validate", "build_graph", "preprocess", "inputs_own", "metapaths", "split_transductive_s0",
-         "split_inductive_s0", "teacher_transductive_s0", "teacher_inductive_s0", "reliability_transductive_s0", "reliability_inductive_s0",
+         "split_inductive_s0", "candidate_rgcn_transductive_s0", "candidate_han_transductive_s0", "select_teacher",
+         "teacher_transductive_s0", "teacher_inductive_s0", "reliability_transductive_s0", "reliability_inductive_s0",
          "student_mlp", "student_hg2m", "student_hg2m_plus", "evaluate", "register", "gate"]
 UNCACHED = {"gate"}  # the champion it compares with may have changed
 RANDOM_GUESS = 0.25  # 4 balanced-ish classes
 
 
 def quick(overrides: dict | None = None):
-    config = load_run_config(DISTILL, "dblp", {**QUICK, **(overrides or {})})
+    config = load_run_config(DISTILL, "dblp", {**QUICK, **(overrides or {})}, teacher_candidates=CANDIDATES)
     return config.model_copy(update={"students": [s for s in config.students if s.name in STUDENTS]})
 
 
@@ -47,8 +49,16 @@ def test_pipeline_trains_evaluates_and_registers(first_run, quick_config, mlflow
     assert run.status == "completed"
     assert set(STEPS) == set(run.steps)
     summary = first_run.summary.set_index(["model", "setting", "part"])
-    assert sorted(first_run.summary["model"].unique()) == sorted(["rgcn", *STUDENTS])
-    for model in ["rgcn", "hg2m", "hg2m_plus"]:
+    selection, teacher = first_run.teacher_selection, first_run.teacher_name
+    assert selection.chosen == teacher in CANDIDATES and selection.run.key == "transductive_s0"
+    assert selection.val_micro_f1[teacher] == max(selection.val_micro_f1.values())
+    assert sorted(first_run.summary["model"].unique()) == sorted([teacher, *STUDENTS, "candidate_rgcn", "candidate_han"])
+    for name in CANDIDATES:  # every candidate's scores, on the selection run, in the summary
+        row = summary.loc[(f"candidate_{name}", "transductive", "val")]
+        assert row["micro_f1_mean"] == pytest.approx(selection.val_micro_f1[name]) and row["seeds"] == 1
+    chosen = first_run.results.set_index(["model", "setting", "seed", "part"])
+    assert chosen.loc[(teacher, "transductive", 0, "test"), "micro_f1"] == pytest.approx(selection.test_micro_f1[teacher])
+    for model in [teacher, "hg2m", "hg2m_plus"]:
         assert summary.loc[(model, "transductive", "test"), "micro_f1_mean"] > RANDOM_GUESS + 0.4
         assert summary.loc[(model, "inductive", "production"), "micro_f1_mean"] > RANDOM_GUESS + 0.4
     assert (first_run.summary["seeds"] == 1).all()
@@ -68,6 +78,7 @@ def test_pipeline_trains_evaluates_and_registers(first_run, quick_config, mlflow
     assert client.get_model_version_by_alias(quick_config.registered_model_name, CHALLENGER_ALIAS).version == version.version
     assert version.tags["snapshot_hash"] == reg.snapshot_hash == run.steps["ingest_snapshot"].run_metadata["content_hash"]
     assert version.tags["student"] == reg.student in STUDENTS
+    assert version.tags["teacher"] == teacher
     assert version.tags["zenml_pipeline_run_id"] == str(run.id)
     assert '"method"' in version.tags["student_config"]
 
@@ -98,13 +109,18 @@ def test_mlflow_and_zenml_runs_link_both_ways(first_run, quick_config, mlflow_ur
     experiment = client.get_experiment_by_name(quick_config.experiment_name)
     runs = client.search_runs([experiment.experiment_id], f"tags.zenml_pipeline_run_id = '{first_run.run.id}'")
     by_step = {r.data.tags["zenml_step"]: r for r in runs}
-    assert {"teacher_transductive_s0", "student_mlp", "student_hg2m_plus", "evaluate", "register"} <= set(by_step)
+    assert {"candidate_han_transductive_s0", "select_teacher", "teacher_inductive_s0", "student_mlp",
+            "student_hg2m_plus", "evaluate", "register"} <= set(by_step)
     parents = {r.data.tags["mlflow.parentRunId"] for r in runs}
     assert len(parents) == 1  # every step run hangs under one pipeline-level run
-    teacher_run = by_step["teacher_transductive_s0"]
+    teacher_run = by_step["teacher_inductive_s0"]
+    assert teacher_run.data.tags["teacher"] == first_run.teacher_name
     assert len(client.get_metric_history(teacher_run.info.run_id, "val_accuracy")) >= 1
-    zenml_step = Client().get_pipeline_run(first_run.run.id).steps["teacher_transductive_s0"]
+    zenml_step = Client().get_pipeline_run(first_run.run.id).steps["teacher_inductive_s0"]
     assert zenml_step.run_metadata["mlflow_run_id"] == teacher_run.info.run_id
+    parent = client.get_run(next(iter(parents)))
+    assert parent.data.tags["teacher_selection"] == first_run.teacher_selection.reason
+    assert set(parent.data.metrics) >= {f"teacher_candidate.{name}.val_micro_f1" for name in CANDIDATES}
 
 
 def test_rerun_is_fully_cached_and_registers_nothing_new(first_run, quick_config, mlflow_uri):

@@ -31,6 +31,8 @@ def test_dblp_plan_decides_runs_signals_and_metapaths():
     assert by_name["hire"].embeddings and not by_name["hire"].reliability
     assert plan.needs_pairs and plan.needs_embeddings and plan.needs_reliability
     assert plan.registration_setting == "transductive"
+    assert plan.teacher_selection_run == Run(setting="transductive", seed=0)  # teacher: auto, decided on seed 0
+    assert plan_run(load_run_config(DISTILL, "dblp", teacher="rgcn"))[1].teacher_selection_run is None
 
 
 def test_plan_without_meta_path_students_needs_no_pairs_reliability_or_embeddings():
@@ -39,6 +41,7 @@ def test_plan_without_meta_path_students_needs_no_pairs_reliability_or_embedding
     plan = plan_run(config)[1]
     assert not (plan.needs_pairs or plan.needs_embeddings or plan.needs_reliability)
     assert plan.pair_metapaths == {} and plan.registration_setting == "inductive"
+    assert plan.teacher_selection_run == Run(setting="inductive", seed=0)
 
 
 def test_pairs_are_computed_only_for_the_metapaths_students_use():
@@ -50,7 +53,7 @@ def test_pairs_are_computed_only_for_the_metapaths_students_use():
 
 def test_meta_path_student_on_a_dataset_without_meta_paths_is_refused_before_training():
     """No meta-paths at all: a target type joined to nothing (derivation finds none either)."""
-    config = load_run_config(DISTILL, "dblp", {"dataset.metapaths": {}})  # valid: the schema knows no plan
+    config = load_run_config(DISTILL, "dblp", {"dataset.metapaths": {}}, teacher="rgcn")  # valid: the schema knows no plan
     alone = DBLP_FACTS.model_copy(update={"relations": []})
     with pytest.raises(PlanError, match="'hg2m_plus' uses meta-path distillation .* defines no meta-paths"):
         DistillPlan.from_config(config, alone)
@@ -59,6 +62,8 @@ def test_meta_path_student_on_a_dataset_without_meta_paths_is_refused_before_tra
     assert not plan.needs_pairs
     with pytest.raises(PlanError, match="teacher 'han' runs on meta-path graphs"):
         DistillPlan.from_config(load_run_config(DISTILL, "dblp", {"dataset.metapaths": {}}, teacher="han"), alone)
+    with pytest.raises(PlanError, match="teacher 'han' runs on meta-path graphs.*--teacher-candidates"):
+        DistillPlan.from_config(load_run_config(DISTILL, "dblp", {"dataset.metapaths": {}}), alone)
 
 
 def test_a_snapshot_without_configured_meta_paths_gets_them_from_its_schema(tiny_snapshot, tmp_path):

@@ -252,3 +252,21 @@ def test_node_edges_give_existing_nodes_the_rows_build_inputs_gives_them(tiny):
     derived = derive_inputs(layout, own, node_edges(tiny.graph, layout, nodes), tiny.features)
     np.testing.assert_array_equal(derived.to_dense().numpy(),
                                   build_inputs(tiny, layout).to_dense()[torch.from_numpy(nodes)].numpy())
+
+
+def test_a_capped_bag_keeps_the_most_connected_neighbours_and_new_nodes_get_the_same_rows():
+    data = papers(PAPER_FEATS)
+    layout = input_layout(data, "own+neighbours", max_bag_ids=2)
+    bags = {b.relation: b for b in layout.bags}
+    # cites, taken undirected (the self-loop once): paper 0 has 3 edges, papers 1-4 two each -> 0 and then 1
+    assert bags["cites"].kept_ids == [0, 1] and bags["cites"].width == 2 and bags["cites"].num_nodes == 5
+    assert bags["writes"].kept_ids == [1, 2]  # authors 1 and 2 have two papers each, author 0 one
+    assert bags["published"].kept_ids is None  # two venues: no cap needed
+    assert layout.width == input_layout(data, "own+neighbours").width - 3 - 1
+    x = build_inputs(data, layout)
+    # paper 0 writes authors 0 and 1: only author 1 has a column, and the bag averages over the kept ones
+    np.testing.assert_array_equal(block(layout, x, "bag:writes")[:, :], [[1, 0], [1, 0], [0, 1], [0, 1], [0, 0]])
+    nodes = [4, 0, 1]
+    own = data.target_features().numpy()[nodes]
+    derived = derive_inputs(layout, own, graph_edges(data, layout, nodes), data.features, num_rows=len(nodes))
+    np.testing.assert_array_equal(dense_rows(derived), dense_rows(x)[nodes])

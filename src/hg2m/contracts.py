@@ -5,7 +5,8 @@
     RunSplit      held-out and observed target nodes of one run (the one source of the inductive split)
     TeacherRun    the teacher's soft labels (logits of every target node) and, when a student needs
                   them, its embeddings on the observed graph
-    TeacherReport, StudentReport, Registration, GateDecision   what a step did, for later steps and people
+    TeacherReport, TeacherSelection, StudentReport, Registration, GateDecision   what a step did, for later
+                  steps and people
 
 Small ones are pydantic models (ZenML stores them as JSON); TeacherRun holds tensors and has its own files.
 """
@@ -95,7 +96,7 @@ class TeacherRun:
         (folder / META_FILE).write_text(json.dumps({"has_embeddings": self.embeddings is not None}))
 
     @classmethod
-    def load(cls, folder: Path) -> "TeacherRun":
+    def load(cls, folder: Path) -> TeacherRun:
         folder = Path(folder)
         logits = cls.logits_from_frame(pd.read_parquet(folder / LOGITS_FILE))
         has_embeddings = json.loads((folder / META_FILE).read_text())["has_embeddings"]
@@ -129,7 +130,7 @@ class InputMatrix:
         torch.save(self.matrix, folder / MATRIX_FILE)
 
     @classmethod
-    def load(cls, folder: Path) -> "InputMatrix":
+    def load(cls, folder: Path) -> InputMatrix:
         folder = Path(folder)
         return cls(layout=InputLayout.model_validate_json((folder / LAYOUT_FILE).read_text()),
                    matrix=torch.load(folder / MATRIX_FILE))
@@ -142,6 +143,23 @@ class TeacherReport(Contract):
     best_epoch: int
     epochs_run: int
     hidden_nodes: int
+    micro_f1: dict[str, float]  # by split of the graph (train, val, test), on the run's logits
+
+
+class TeacherSelection(Contract):
+    """`teacher: auto`'s choice among the candidate teachers, trained on one run."""
+
+    chosen: str
+    run: Run
+    val_micro_f1: dict[str, float]  # by candidate
+    test_micro_f1: dict[str, float]  # by candidate; reported, never used to choose
+    reason: str
+
+    def table(self) -> pd.DataFrame:
+        return pd.DataFrame({"teacher": list(self.val_micro_f1),
+                             "chosen": [name == self.chosen for name in self.val_micro_f1],
+                             "val_micro_f1": list(self.val_micro_f1.values()),
+                             "test_micro_f1": [self.test_micro_f1[name] for name in self.val_micro_f1]})
 
 
 class StudentRunReport(Contract):

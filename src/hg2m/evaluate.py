@@ -11,6 +11,21 @@ from hg2m.data.graph import HeteroGraphData
 
 METRICS = ("accuracy", "macro_f1", "micro_f1")
 SELECTION_METRIC = "micro_f1"  # the registered student is the one with the best mean validation score
+TEACHER, TEACHER_CANDIDATE = "teacher", "teacher_candidate"  # the `method` of teacher rows in the results
+
+
+def candidate_model(teacher_name: str) -> str:
+    """The results' model name of a candidate teacher under `teacher: auto` (apart from the chosen teacher's rows)."""
+    return f"candidate_{teacher_name}"
+
+
+def teacher_name(results: pd.DataFrame) -> str:
+    """The teacher the students learnt from (under `teacher: auto`, the chosen candidate)."""
+    return results.loc[results["method"] == TEACHER, "model"].iloc[0]
+
+
+def student_rows(results: pd.DataFrame) -> pd.DataFrame:
+    return results[~results["method"].isin((TEACHER, TEACHER_CANDIDATE))]
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
@@ -70,7 +85,7 @@ def summary_table(results: pd.DataFrame) -> pd.DataFrame:
 
 def select_best(results: pd.DataFrame, setting: str) -> tuple[str, int]:
     """(student, seed): the student with the best mean val Micro-F1 in `setting`, and its best seed."""
-    students = results[results["method"] != "teacher"]
+    students = student_rows(results)
     best = mean_val_scores(students, setting).idxmax()
     runs = students[(students["model"] == best) & (students["part"] == "val") & (students["setting"] == setting)]
     return best, int(runs.loc[runs[SELECTION_METRIC].idxmax(), "seed"])
@@ -87,17 +102,25 @@ def selection_reason(results: pd.DataFrame, setting: str, chosen: str) -> str:
     scores = mean_val_scores(results, setting)
     kinds = results.drop_duplicates("model").set_index("model")["method"]
     others = ", ".join(f"{kind} {model} {scores[model]:.4f}" for model, kind in kinds.items()
-                       if kind in ("teacher", "mlp") and model != chosen)
-    students = int((kinds != "teacher").sum())
+                       if kind in (TEACHER, "mlp") and model != chosen)
+    students = student_rows(results)["model"].nunique()
     return (f"{chosen}: best mean validation {SELECTION_METRIC} of {students} students in {setting} "
             f"({scores[chosen]:.4f}); {others}")
+
+
+def select_teacher(val_scores: dict[str, float]) -> tuple[str, str]:
+    """(chosen, reason): the candidate teacher with the best validation score; a tie goes to the earlier one."""
+    chosen = max(val_scores, key=val_scores.get)  # max keeps the first of equal scores
+    others = ", ".join(f"{name} {score:.4f}" for name, score in val_scores.items() if name != chosen)
+    return chosen, f"{chosen}: best validation {SELECTION_METRIC} of {len(val_scores)} teachers " \
+                   f"({val_scores[chosen]:.4f}); {others}"
 
 
 def teacher_warnings(results: pd.DataFrame) -> list[str]:
     """One line per setting where the teacher's mean validation score is below the plain MLP's: its soft labels
     then teach the students less than the labels alone do."""
     kinds = results.drop_duplicates("model").set_index("model")["method"]
-    teachers, mlps = kinds[kinds == "teacher"].index, kinds[kinds == "mlp"].index
+    teachers, mlps = kinds[kinds == TEACHER].index, kinds[kinds == "mlp"].index
     lines = []
     for setting in results["setting"].unique():
         scores = mean_val_scores(results, setting)

@@ -2,6 +2,8 @@
 
     plan = DistillPlan.from_config(config, facts)     # facts: the graph's schema and split sizes
     plan.runs                 (setting, seed) pairs; each trains one teacher and one model per student
+    plan.teacher_selection_run  with `teacher: auto`, the run on which every candidate teacher is trained and
+                              the best on validation chosen (the registration setting's first seed)
     plan.students             per student: its inputs (own features, or with one-hop neighbour inputs), and
                               does it read soft labels, reliable nodes, meta-path pairs (and which
                               meta-paths), teacher embeddings?
@@ -99,6 +101,7 @@ class DistillPlan(Frozen):
     """What one distill pipeline run trains, and which intermediate artifacts it needs."""
 
     runs: tuple[Run, ...]
+    teacher_selection_run: Run | None
     students: tuple[StudentPlan, ...]
     pair_metapaths: dict[str, MetaPath]  # meta-paths whose neighbour pairs some student reads
     needs_embeddings: bool
@@ -118,27 +121,31 @@ class DistillPlan(Frozen):
         return list(dict.fromkeys(s.inputs for s in self.students))
 
     @classmethod
-    def from_config(cls, config: RunConfig, facts: GraphFacts) -> "DistillPlan":
+    def from_config(cls, config: RunConfig, facts: GraphFacts) -> DistillPlan:
         """The plan, checked against what is known of the graph before training (its schema and split sizes)."""
         dataset = config.dataset
         check_splits(facts)
-        if config.teacher.needs_metapaths and not dataset.metapaths:
-            raise PlanError(f"teacher {config.teacher.model!r} runs on meta-path graphs, but dataset {dataset.name!r} "
-                            "defines no meta-paths: set `metapaths` in its dataset config, or choose another "
-                            "--teacher")
+        teachers_need_metapaths = [t.model for t in config.teachers if t.needs_metapaths]
+        if teachers_need_metapaths and not dataset.metapaths:
+            raise PlanError(f"teacher {teachers_need_metapaths[0]!r} runs on meta-path graphs, but dataset "
+                            f"{dataset.name!r} defines no meta-paths: set `metapaths` in its dataset config, or "
+                            "choose another --teacher" + (" or --teacher-candidates" if config.selects_teacher else ""))
         students = tuple(student_plan(s, dataset.name, list(dataset.metapaths), facts) for s in config.students)
         used = {name for s in students for name in s.metapaths}
         pair_metapaths = {name: path for name, path in dataset.metapaths.items() if name in used}
-        check_metapaths(dataset.metapaths if config.teacher.needs_metapaths else pair_metapaths, facts,
+        check_metapaths(dataset.metapaths if teachers_need_metapaths else pair_metapaths, facts,
                         config.graph.add_reverse_edges)
         settings = config.evaluation.settings
+        # registered models come from the setting trained on the most data, when it was run
+        registration_setting = TRANSDUCTIVE if TRANSDUCTIVE in settings else settings[0]
         return cls(
             runs=tuple(Run(setting=setting, seed=seed) for setting in settings for seed in config.evaluation.seeds),
+            teacher_selection_run=Run(setting=registration_setting, seed=config.evaluation.seeds[0])
+            if config.selects_teacher else None,
             students=students,
             pair_metapaths=pair_metapaths,
             needs_embeddings=any(s.embeddings for s in students),
-            # registered models come from the setting trained on the most data, when it was run
-            registration_setting=TRANSDUCTIVE if TRANSDUCTIVE in settings else settings[0],
+            registration_setting=registration_setting,
         )
 
     def student(self, name: str) -> StudentPlan:

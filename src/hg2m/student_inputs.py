@@ -9,6 +9,10 @@ Kind "own" is the target type's own (preprocessed) features, as every student ha
     bag blocks   one per snapshot RELATION touching the target: v's neighbour ids via that relation as a
                  row-normalised bag over the neighbour type's ids (each row sums to 1, or is all zero).
                  The student's first linear layer over a bag is exactly a mean-mode embedding bag.
+                 A relation whose neighbour type has more than `max_bag_ids` nodes keeps a column only
+                 for its `max_bag_ids` most connected neighbours (the vocabulary, as for bag-of-words):
+                 the first layer's weights, and so an epoch's cost, stay bounded on large graphs. The
+                 other neighbours still count in the mean blocks.
 
 Only snapshot relations count (DGL's `rev_<name>` reverses are skipped). A relation src -> dst is
 taken in whichever direction touches the target: the neighbours of a target node are the src ends of
@@ -65,12 +69,26 @@ class MeanBlock(BaseModel):
 
 
 class BagBlock(BaseModel):
-    """Row-normalised bag of a target node's neighbour ids (of `node_type`, `num_nodes` of them) via `relation`."""
+    """Row-normalised bag of a target node's neighbour ids (of `node_type`, `num_nodes` of them) via `relation`;
+    `kept_ids` (sorted), when set, are the only neighbours with a column (the rest are left out of the bag)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     relation: str
     node_type: str
     num_nodes: int = Field(ge=0)
+    kept_ids: list[int] | None = None
+
+    @property
+    def width(self) -> int:
+        return self.num_nodes if self.kept_ids is None else len(self.kept_ids)
+
+    def columns(self, ids: np.ndarray) -> np.ndarray:
+        """Each neighbour id's column in the bag, or -1 for a neighbour without one."""
+        if self.kept_ids is None:
+            return ids
+        kept = np.asarray(self.kept_ids, dtype=np.int64)
+        at = np.minimum(np.searchsorted(kept, ids), max(len(kept) - 1, 0))
+        return np.where((len(kept) > 0) & (kept[at] == ids), at, -1)
 
 
 class InputLayout(BaseModel):
@@ -85,13 +103,13 @@ class InputLayout(BaseModel):
 
     @property
     def width(self) -> int:
-        return self.own_dim + sum(m.dim for m in self.means) + sum(b.num_nodes for b in self.bags)
+        return self.own_dim + sum(m.dim for m in self.means) + sum(b.width for b in self.bags)
 
     def offsets(self) -> dict[str, tuple[int, int]]:
         """Block name ("own", "mean:<node_type>", "bag:<relation>") -> its (start, stop) columns, in order."""
         spans, start = {}, 0
         sizes = [(OWN_BLOCK, self.own_dim), *((mean_key(m.node_type), m.dim) for m in self.means),
-                 *((bag_key(b.relation), b.num_nodes) for b in self.bags)]
+                 *((bag_key(b.relation), b.width) for b in self.bags)]
         for name, size in sizes:
             spans[name] = (start, start + size)
             start += size
@@ -131,11 +149,24 @@ def feature_dim(features: torch.Tensor) -> int:
     return int(features.shape[1])
 
 
+def most_connected(graph, canonical: tuple[str, str, str], target: str, limit: int) -> list[int] | None:
+    """The `limit` neighbour ids with the most edges in the relation (ties to the smaller id), sorted by id; None
+    when the neighbour type has no more than `limit` nodes (every id keeps its column)."""
+    neighbours = neighbour_type(canonical, target)
+    if graph.num_nodes(neighbours) <= limit:
+        return None
+    cols = graph_pairs(graph, canonical, target, np.zeros(graph.num_nodes(target), dtype=bool))[1]
+    degree = np.bincount(cols, minlength=graph.num_nodes(neighbours))
+    return sorted(np.argsort(-degree, kind="stable")[:limit].tolist())
+
+
 def input_layout(
-    data: HeteroGraphData, kind: InputKind, features: Mapping[str, torch.Tensor] | None = None
+    data: HeteroGraphData, kind: InputKind, features: Mapping[str, torch.Tensor] | None = None,
+    max_bag_ids: int | None = None,
 ) -> InputLayout:
     """The layout of `kind` inputs on this graph. `features` (default data.features) are the features
-    build_inputs will get: their widths are the blocks' widths (pass the preprocessed ones)."""
+    build_inputs will get: their widths are the blocks' widths (pass the preprocessed ones). `max_bag_ids`:
+    the most columns of one bag block (None: every neighbour id has one)."""
     if kind not in INPUT_KINDS:
         raise ValueError(f"unknown student input kind {kind!r}: one of {list(INPUT_KINDS)}")
     features = data.features if features is None else features
@@ -154,7 +185,9 @@ def input_layout(
     means = [MeanBlock(node_type=t, relations=rels, dim=feature_dim(features[t]))
              for t, rels in sorted(by_type.items()) if t in features and feature_dim(features[t]) > 0]
     bags = [BagBlock(relation=name, node_type=neighbour_type(relations[name], target),
-                     num_nodes=data.graph.num_nodes(neighbour_type(relations[name], target)))
+                     num_nodes=data.graph.num_nodes(neighbour_type(relations[name], target)),
+                     kept_ids=None if max_bag_ids is None else most_connected(data.graph, relations[name], target,
+                                                                              max_bag_ids))
             for name in sorted(relations)]
     layout = InputLayout(kind=kind, target_type=target, own_dim=own_dim, means=means, bags=bags)
     if layout.width == 0:
@@ -219,7 +252,8 @@ def assemble(layout: InputLayout, num_rows: int, own: Block | None, pairs: Pairs
         blocks.append(canonical(block) if sp.issparse(block) else np.asarray(block, dtype=np.float32))
     for bag in layout.bags:
         rows, cols = pairs[bag.relation]
-        blocks.append(row_normalised(rows, cols, (num_rows, bag.num_nodes)))
+        cols = bag.columns(cols)
+        blocks.append(row_normalised(rows[cols >= 0], cols[cols >= 0], (num_rows, bag.width)))
     if not any(sp.issparse(b) for b in blocks):
         dense = blocks[0] if len(blocks) == 1 else np.hstack(blocks)
         return torch.from_numpy(np.ascontiguousarray(dense, dtype=np.float32))

@@ -12,9 +12,10 @@ from steps.materializers import InputMatrixMaterializer
 
 
 @step(output_materializers=InputMatrixMaterializer)
-def student_inputs(graph: HeteroGraphData, kind: InputKind) -> Annotated[InputMatrix, "student_inputs"]:
+def student_inputs(graph: HeteroGraphData, kind: InputKind,
+                   max_bag_ids: int) -> Annotated[InputMatrix, "student_inputs"]:
     """`graph` has preprocessed features: mean blocks average the transformed neighbour features."""
-    layout = input_layout(graph, kind)
+    layout = input_layout(graph, kind, max_bag_ids=max_bag_ids)
     matrix = build_inputs(graph, layout)
     log_metadata(metadata={"kind": kind, "width": layout.width, "blocks": list(layout.offsets()),
                            "nonzeros": int(matrix._nnz()) if matrix.is_sparse else int(matrix.numel())})

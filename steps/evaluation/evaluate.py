@@ -8,9 +8,19 @@ from mlflow.tracking import MlflowClient
 from torch import nn
 from zenml import step
 
-from hg2m.contracts import InputMatrix, RunSplit, StudentReport, TeacherRun
+from hg2m.contracts import InputMatrix, RunSplit, StudentReport, TeacherReport, TeacherRun
 from hg2m.data.graph import HeteroGraphData
-from hg2m.evaluate import display_table, markdown_table, result_rows, score_parts, summary_table, teacher_warnings
+from hg2m.evaluate import (
+    TEACHER,
+    TEACHER_CANDIDATE,
+    candidate_model,
+    display_table,
+    markdown_table,
+    result_rows,
+    score_parts,
+    summary_table,
+    teacher_warnings,
+)
 from hg2m.inductive import evaluation_parts
 from hg2m.student import predict_logits
 from steps.tracking import TRACKER, link_runs, parent_run_id
@@ -18,26 +28,33 @@ from steps.tracking import TRACKER, link_runs, parent_run_id
 
 @step(experiment_tracker=TRACKER)
 def evaluate(
-    graph: HeteroGraphData, held_out_fraction: float, teacher_name: str, splits: list[RunSplit],
-    teacher_runs: list[TeacherRun], student_models: list[nn.ModuleDict], student_reports: list[StudentReport],
-    student_inputs: list[InputMatrix],
+    graph: HeteroGraphData, held_out_fraction: float, splits: list[RunSplit], teacher_runs: list[TeacherRun],
+    teacher_reports: list[TeacherReport], student_models: list[nn.ModuleDict], student_reports: list[StudentReport],
+    student_inputs: list[InputMatrix], candidate_runs: list[TeacherRun], candidate_reports: list[TeacherReport],
 ) -> tuple[Annotated[pd.DataFrame, "results"], Annotated[pd.DataFrame, "summary"]]:
     """Students are scored from their inputs alone (no message passing), the teacher from its logits.
-    `teacher_runs` is aligned with `splits`, `student_models` with `student_reports`; `student_inputs` holds one
-    matrix per input kind (each student's report names its kind)."""
+    `teacher_runs` and `teacher_reports` are aligned with `splits`, `student_models` with `student_reports`;
+    `student_inputs` holds one matrix per input kind (each student's report names its kind). With `teacher: auto`,
+    the candidate teachers (aligned `candidate_runs` and `candidate_reports`) get rows of their own."""
     link_runs()
     by_kind = {inputs.layout.kind: inputs for inputs in student_inputs}
+    by_key = {split.run.key: split for split in splits}
     rows = []
-    for split, teacher_run in zip(splits, teacher_runs, strict=True):
-        run, parts = split.run, evaluation_parts(graph, split)
 
-        def scores(logits):
-            return score_parts(logits, graph.labels, parts, graph.num_classes, held_out_fraction)
+    def scores(logits, split):
+        parts = evaluation_parts(graph, split)
+        return score_parts(logits, graph.labels, parts, graph.num_classes, held_out_fraction)
 
-        rows += result_rows(teacher_name, "teacher", run.setting, run.seed, scores(teacher_run.logits))
+    for split, teacher_run, teacher_report in zip(splits, teacher_runs, teacher_reports, strict=True):
+        run = split.run
+        rows += result_rows(teacher_report.model, TEACHER, run.setting, run.seed, scores(teacher_run.logits, split))
         for models, report in zip(student_models, student_reports, strict=True):
             logits = predict_logits(models[run.key], by_kind[report.inputs].for_split(graph, split))
-            rows += result_rows(report.name, report.method, run.setting, run.seed, scores(logits))
+            rows += result_rows(report.name, report.method, run.setting, run.seed, scores(logits, split))
+    for candidate_run, report in zip(candidate_runs, candidate_reports, strict=True):
+        run = report.run
+        rows += result_rows(candidate_model(report.model), TEACHER_CANDIDATE, run.setting, run.seed,
+                            scores(candidate_run.logits, by_key[run.key]))
     results = pd.DataFrame(rows)
     summary = summary_table(results)
     log_tables(results, summary)

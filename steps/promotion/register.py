@@ -11,7 +11,7 @@ from zenml import get_step_context, log_metadata, step
 
 from hg2m.contracts import FeatureTransforms, InputMatrix, Registration, StudentReport
 from hg2m.data.graph import HeteroGraphData
-from hg2m.evaluate import SELECTION_METRIC, select_best, selection_reason
+from hg2m.evaluate import SELECTION_METRIC, select_best, selection_reason, teacher_name
 from hg2m.plan import Run
 from hg2m.registry import EXAMPLE_ROWS, register_challenger, served_inputs, served_student
 from steps.tracking import TRACKER, link_runs
@@ -38,7 +38,7 @@ def register(
     student_config = report.config.model_dump(mode="json")
     reason = selection_reason(results, setting, name)
     tags = {
-        "student": name, "method": report.method, "teacher": run_config["teacher"]["model"],
+        "student": name, "method": report.method, "teacher": teacher_name(results),
         "inputs": inputs.layout.kind, "input_width": str(inputs.layout.width),
         "setting": setting, "seed": str(seed),
         "snapshot_hash": graph.snapshot_hash, "selected_by": f"mean val {SELECTION_METRIC} over seeds",

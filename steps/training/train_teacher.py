@@ -1,35 +1,41 @@
 """Train the teacher HGNN for one run; its soft labels (and embeddings, if a student needs them) are the
-`teacher_run` artifact that reliability, students and evaluation read."""
+`teacher_run` artifact that reliability, students and evaluation read.
+
+With `teacher: auto`, `teacher` trains each candidate on the selection run, `select_teacher` chooses on
+validation, `pick_teacher` hands on the chosen candidate's artifacts for that run, and `selected_teacher`
+trains the chosen one on every other run."""
 
 from typing import Annotated
 
 import mlflow
+from mlflow.tracking import MlflowClient
 from torch import nn
 from zenml import step
 
 from hg2m.config import GraphConfig, MetaPath, TeacherConfig
-from hg2m.contracts import RunSplit, TeacherReport, TeacherRun
+from hg2m.contracts import RunSplit, TeacherReport, TeacherRun, TeacherSelection
 from hg2m.data.graph import HeteroGraphData
+from hg2m.evaluate import markdown_table, select_teacher
 from hg2m.progress import EpochProgress
 from hg2m.teacher import teacher_run, train_teacher_for_run
 from hg2m.tracking import flatten, log_history, log_split_metrics
 from hg2m.train import resolve_device
 from steps.materializers import TeacherRunMaterializer
-from steps.tracking import TRACKER, link_runs
+from steps.tracking import TRACKER, link_runs, parent_run_id
 
-
-@step(experiment_tracker=TRACKER, output_materializers={"teacher_run": TeacherRunMaterializer})
-def teacher(
-    graph: HeteroGraphData, split: RunSplit, config: TeacherConfig, graph_config: GraphConfig, device: str,
-    metapaths: dict[str, MetaPath], with_embeddings: bool,
-) -> tuple[
+TeacherOutputs = tuple[
     Annotated[nn.Module, "teacher_model"],
     Annotated[TeacherRun, "teacher_run"],
     Annotated[TeacherReport, "teacher_report"],
-]:
+]
+
+
+def train_and_report(graph: HeteroGraphData, split: RunSplit, config: TeacherConfig, graph_config: GraphConfig,
+                     device: str, metapaths: dict[str, MetaPath], with_embeddings: bool) -> TeacherOutputs:
+    """Train `config` on the run's graph, log it to the step's MLflow run, and return the step's outputs."""
     run = split.run
     mlflow_run_id = link_runs()
-    mlflow.set_tags({"setting": run.setting, "seed": run.seed})
+    mlflow.set_tags({"setting": run.setting, "seed": run.seed, "teacher": config.model})
     mlflow.log_params({**flatten(config.model_dump(), "teacher."), "seed": run.seed, "setting": run.setting,
                        "snapshot_hash": graph.snapshot_hash})
     with EpochProgress(f"teacher {config.model} {run.setting} s{run.seed}", config.optim.max_epochs) as progress:
@@ -37,5 +43,60 @@ def teacher(
     log_history(trained.fit.history)
     log_split_metrics(trained.metrics)
     report = TeacherReport(model=config.model, run=run, mlflow_run_id=mlflow_run_id, best_epoch=trained.fit.best_epoch,
-                           epochs_run=trained.fit.epochs_run, hidden_nodes=len(split.hidden))
+                           epochs_run=trained.fit.epochs_run, hidden_nodes=len(split.hidden),
+                           micro_f1={part: scores["micro_f1"] for part, scores in trained.metrics.items()})
     return trained.model, teacher_run(trained.model, graph, split, trained.logits, with_embeddings), report
+
+
+@step(experiment_tracker=TRACKER, output_materializers={"teacher_run": TeacherRunMaterializer})
+def teacher(
+    graph: HeteroGraphData, split: RunSplit, config: TeacherConfig, graph_config: GraphConfig, device: str,
+    metapaths: dict[str, MetaPath], with_embeddings: bool,
+) -> TeacherOutputs:
+    # ZenML reads the outputs off a literal tuple in the return statement
+    model, run, report = train_and_report(graph, split, config, graph_config, device, metapaths, with_embeddings)
+    return model, run, report
+
+
+@step(experiment_tracker=TRACKER, output_materializers={"teacher_run": TeacherRunMaterializer})
+def selected_teacher(
+    graph: HeteroGraphData, split: RunSplit, selection: TeacherSelection, candidates: list[TeacherConfig],
+    graph_config: GraphConfig, device: str, metapaths: dict[str, MetaPath], with_embeddings: bool,
+) -> TeacherOutputs:
+    """The chosen candidate, trained on a run other than the selection run."""
+    config = next(c for c in candidates if c.model == selection.chosen)
+    model, run, report = train_and_report(graph, split, config, graph_config, device, metapaths, with_embeddings)
+    return model, run, report
+
+
+@step(experiment_tracker=TRACKER)
+def select_teacher_step(reports: list[TeacherReport]) -> Annotated[TeacherSelection, "teacher_selection"]:
+    """Choose on validation Micro-F1; log every candidate's scores here and on the pipeline's parent run."""
+    link_runs()
+    val = {r.model: r.micro_f1["val"] for r in reports}
+    test = {r.model: r.micro_f1["test"] for r in reports}
+    chosen, reason = select_teacher(val)
+    selection = TeacherSelection(chosen=chosen, run=reports[0].run, val_micro_f1=val, test_micro_f1=test,
+                                 reason=reason)
+    table = markdown_table(selection.table())
+    parent = parent_run_id()
+    mlflow.set_tag("teacher", chosen)
+    mlflow.log_text(table, "teacher_selection.md")
+    for client_run in filter(None, (mlflow.active_run().info.run_id, parent)):
+        MlflowClient().set_tag(client_run, "teacher_selection", reason)
+        for name in val:
+            MlflowClient().log_metric(client_run, f"teacher_candidate.{name}.val_micro_f1", val[name])
+            MlflowClient().log_metric(client_run, f"teacher_candidate.{name}.test_micro_f1", test[name])
+    if parent:
+        MlflowClient().log_text(parent, table, "teacher_selection.md")
+    return selection
+
+
+@step(output_materializers={"teacher_run": TeacherRunMaterializer})
+def pick_teacher(
+    selection: TeacherSelection, models: list[nn.Module], runs: list[TeacherRun], reports: list[TeacherReport],
+) -> TeacherOutputs:
+    """The chosen candidate's artifacts on the selection run (it was trained there already); aligned lists."""
+    index = next(i for i, report in enumerate(reports) if report.model == selection.chosen)
+    return models[index], runs[index], reports[index]
+

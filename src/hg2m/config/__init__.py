@@ -4,6 +4,7 @@ Everything public is re-exported here, so `from hg2m.config import RunConfig, lo
 """
 
 from hg2m.config.load import (
+    AUTO_TEACHER,
     flatten_keys,
     load_run_config,
     load_synthetic_config,
@@ -44,9 +45,10 @@ from hg2m.config.schema import (
 )
 
 __all__ = [
+    "AUTO_TEACHER",
     "CONFIG_DIR",
-    "PROJECT_ROOT",
     "INDUCTIVE",
+    "PROJECT_ROOT",
     "SETTINGS",
     "TEACHER_NAMES",
     "TRANSDUCTIVE",
@@ -57,6 +59,7 @@ __all__ = [
     "GraphConfig",
     "HANConfig",
     "HGTConfig",
+    "InputKind",
     "MetaPath",
     "MetaPathConfig",
     "OptimConfig",
@@ -67,7 +70,6 @@ __all__ = [
     "Setting",
     "SimpleHGNConfig",
     "StudentConfig",
-    "InputKind",
     "StudentMethod",
     "SyntheticGraphConfig",
     "TeacherBaseConfig",

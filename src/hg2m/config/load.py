@@ -14,7 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from hg2m.config.paths import CONFIG_DIR, ConfigError
-from hg2m.config.schema import RunConfig, SyntheticGraphConfig
+from hg2m.config.schema import TEACHER_NAMES, RunConfig, SyntheticGraphConfig
 from hg2m.data.snapshot import MANIFEST_FILE, SnapshotError, read_manifest
 
 
@@ -101,13 +101,39 @@ def select_students(data: dict, names: list[str], source: Path) -> None:
     data["students"] = [s for s in data["students"] if s.get("name") in names]
 
 
+AUTO_TEACHER = "auto"
+TEACHER_KEY = "teacher."  # an override of teacher.X applies to every teacher candidate
+
+
+def teacher_settings(choice: str | dict, data: dict, candidates: list[str] | None = None) -> list[dict]:
+    """The settings of the teachers to train: the named teacher (configs/teachers/<name>.yaml), an inline mapping,
+    or for `auto` every candidate (`candidates`, else the dataset's `teacher_candidates`, else the pipeline
+    config's, else every teacher), each with the dataset's `teacher_overrides` applied."""
+    if candidates and choice != AUTO_TEACHER:
+        raise ConfigError(f"--teacher-candidates applies to --teacher {AUTO_TEACHER}, not to teacher {choice!r}")
+    if isinstance(choice, dict):
+        return [choice]
+    names = [choice]
+    if choice == AUTO_TEACHER:
+        names = (candidates or data["dataset"].get("teacher_candidates") or data.get("teacher_candidates")
+                 or list(TEACHER_NAMES))
+    teachers = [read_yaml(named_config_path("teacher", name)) for name in names]
+    overrides = data["dataset"].get("teacher_overrides", {})
+    for settings in teachers:
+        for key, value in flatten_keys(overrides.get(settings.get("model"), {})):
+            set_nested(settings, key, value)
+    return teachers
+
+
 def load_run_config(
     pipeline_config: Path, dataset: str | None = None, overrides: dict[str, object] | None = None,
     teacher: str | None = None, snapshot: Path | None = None, students: list[str] | None = None,
+    teacher_candidates: list[str] | None = None,
 ) -> RunConfig:
     """Load a pipeline config, attach its dataset config (a name under configs/datasets/ or a YAML path) and its
-    teacher config (`teacher: <name>` names configs/teachers/<name>.yaml; `teacher` here replaces it), keep only
-    `students` if given, apply dotted-key overrides, and validate once, with every choice applied.
+    teacher configs (`teacher: <name>` names configs/teachers/<name>.yaml, `teacher: auto` every candidate;
+    `teacher` here replaces it), keep only `students` if given, apply dotted-key overrides (`teacher.X` applies to
+    every candidate), and validate once, with every choice applied.
 
     With `snapshot` (a snapshot folder), the data comes from that folder; `dataset`, if given, still
     supplies the name, meta-paths and teacher settings (e.g. a newer snapshot of DBLP). Meta-paths, when none
@@ -122,12 +148,12 @@ def load_run_config(
         select_students(data, students, pipeline_config)
     if snapshot is not None:
         data["dataset"] = snapshot_dataset(Path(snapshot), data["dataset"])
-    teacher = teacher or data.get("teacher", "rgcn")
-    if isinstance(teacher, str):
-        data["teacher"] = read_yaml(named_config_path("teacher", teacher))
-    for key, value in flatten_keys(data["dataset"].get("teacher_overrides", {}).get(data["teacher"].get("model"), {})):
-        set_nested(data, f"teacher.{key}", value)
+    data["teachers"] = teacher_settings(teacher or data.get("teacher", AUTO_TEACHER), data, teacher_candidates)
+    data.pop("teacher", None)
+    data.pop("teacher_candidates", None)
     for key, value in (overrides or {}).items():
+        if key.startswith(TEACHER_KEY):
+            key = "teachers.*." + key.removeprefix(TEACHER_KEY)
         set_nested(data, key, value)
     try:
         return RunConfig.model_validate(data)

@@ -67,6 +67,10 @@ class DatasetConfig(StrictModel):
         default_factory=dict, description="Teacher name -> settings that replace that teacher's defaults on "
         "this dataset (applied before CLI overrides)."
     )
+    teacher_candidates: list[str] | None = Field(
+        None, description="The teachers `teacher: auto` tries on this dataset, replacing the pipeline config's "
+        "`teacher_candidates` (e.g. only the sampled RGCN on a graph too large for full-batch attention)."
+    )
 
     def resolved_raw_dir(self) -> Path:
         return self.raw_dir if self.raw_dir.is_absolute() else PROJECT_ROOT / self.raw_dir
@@ -234,6 +238,14 @@ class MetaPathConfig(StrictModel):
     min_count: int = Field(1, ge=1, description="Minimum number of path instances for a candidate pair.")
 
 
+class StudentInputsConfig(StrictModel):
+    """How `own+neighbours` inputs are built (hg2m.student_inputs)."""
+
+    max_bag_ids: int = Field(32768, gt=0, description="The most columns of one relation's bag of neighbour ids: a "
+                             "neighbour type with more nodes keeps columns for its most connected ones. Bounds the "
+                             "student's first layer (hidden x columns weights) on large graphs.")
+
+
 class EvaluationConfig(StrictModel):
     """Settings and seeds (GLNN protocol): every model is trained and scored per setting and seed."""
 
@@ -302,14 +314,32 @@ class TrackingConfig(StrictModel):
 class RunConfig(StrictModel):
     dataset: DatasetConfig
     graph: GraphConfig = GraphConfig()
-    teacher: TeacherConfig = RGCNConfig()
+    teachers: list[TeacherConfig] = Field(
+        [RGCNConfig()], min_length=1, description="The teacher, or with `teacher: auto` the candidates: each is "
+        "trained on the first seed and the one with the best validation Micro-F1 teaches (hg2m.plan).")
     students: list[StudentConfig]
     metapath: MetaPathConfig = MetaPathConfig()
+    student_inputs: StudentInputsConfig = StudentInputsConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     device: Literal["auto", "cpu", "cuda"] = "auto"
     enable_cache: bool = True
     promotion: PromotionConfig = PromotionConfig()
     tracking: TrackingConfig = TrackingConfig()
+
+    @model_validator(mode="after")
+    def _teachers_unique(self) -> Self:
+        names = [t.model for t in self.teachers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"teacher candidates must be distinct, got {names}")
+        return self
+
+    @property
+    def selects_teacher(self) -> bool:
+        """`teacher: auto` with more than one candidate: the teacher is chosen on validation during the run."""
+        return len(self.teachers) > 1
+
+    def teacher_config(self, name: str) -> AnyTeacherConfig:
+        return next(t for t in self.teachers if t.model == name)
 
     @model_validator(mode="after")
     def _students_unique(self) -> Self:
