@@ -404,6 +404,8 @@ def main(argv: list[str] | None = None) -> int:
         paths = "; ".join(f"{name} ({path.describe()})" for name, path in config.dataset.metapaths.items())
         print(f"Meta-paths derived from the graph's schema: {paths or 'none'}. To choose others, write a dataset "
               "YAML with `metapaths` and pass it as --dataset FILE.")
+    for name, why in config.skipped_teachers.items():
+        print(f"Teacher auto: leaving out {name}, which {why}.")
     tracking_uri = config.tracking.mlflow_tracking_uri or default_mlflow_uri()
     if tracking_uri.startswith("sqlite:"):
         (PROJECT_ROOT / MLFLOW_STORE).mkdir(exist_ok=True)

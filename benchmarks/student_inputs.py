@@ -6,6 +6,9 @@
 For each dataset, one distill run (default teacher, both settings) trains `mlp` and `hg2m` on each input kind
 (a featureless target has no `own` kind: those rows are left out), in throw-away ZenML and MLflow stores, and
 prints test Micro-F1 (mean ± std over seeds): transductive test, and inductive observed / held-out test.
+Then the inference cost of each input kind: the teacher and every student of the transductive first-seed
+run, timed through hg2m.benchmark (the benchmark behind `run.py benchmark`): for `own+neighbours` the
+student's time includes looking up each node's edges and gathering and averaging its neighbours' rows.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ def main() -> None:
     parser.add_argument("--snapshot", type=Path, default=None, help="a snapshot folder for the (single) dataset")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--batch-sizes", nargs="+", default=["1", "256", "all"], help="latency batch sizes")
+    parser.add_argument("--repeats", type=int, default=10, help="timed batches per batch size")
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="hg2m-bench-"))
@@ -40,13 +45,15 @@ def main() -> None:
     import pandas as pd
     import torch
 
+    from hg2m.benchmark import parse_batch_size
     from hg2m.config import CONFIG_DIR, load_run_config
     from hg2m.data.raw import dataset_facts
     from hg2m.evaluate import markdown_table
+    from hg2m.train import resolve_device
     from pipelines.distill import run_distill
 
     distill_yaml = CONFIG_DIR / "pipelines" / "distill.yaml"
-    rows = []
+    rows, latencies = [], []
     for dataset in args.datasets:
         base = load_run_config(distill_yaml, dataset, snapshot=args.snapshot)
         facts = dataset_facts(base.dataset)
@@ -62,9 +69,34 @@ def main() -> None:
                 row = summary.loc[(model, setting, part)]
                 cells[f"{setting} {part}"] = f"{100 * row.micro_f1_mean:.2f} ± {100 * row.micro_f1_std:.2f}"
             rows.append(cells)
+        latencies += inference_cost(outcome, dataset, [parse_batch_size(b) for b in args.batch_sizes], args.repeats,
+                                    resolve_device(args.device))
     print(f"\nTest Micro-F1 in %, mean ± std over seeds {args.seeds}; *_nb = own+neighbours inputs. "
           f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, device {args.device}.\n")
     print(markdown_table(pd.DataFrame(rows)))
+    print("\nInference latency, median ms per batch of test nodes (transductive, seed 0; teacher on sampled "
+          "neighbourhoods):\n")
+    print(markdown_table(pd.DataFrame(latencies), digits=2))
+
+
+def inference_cost(outcome, dataset: str, batch_sizes: list, repeats: int, device) -> list[dict]:
+    """Median latency of the teacher and of each student on its own inputs, per batch size."""
+    from hg2m.benchmark import BenchmarkSetup, benchmark_inference
+    from hg2m.plan import Run
+
+    run = Run(setting="transductive", seed=outcome.config.evaluation.seeds[0])
+    graph, teacher = outcome.graph(), outcome.teacher_model(run)
+    fanouts = outcome.config.teacher_config(outcome.teacher_name).sampling.predict_fanouts
+    setup = BenchmarkSetup(batch_sizes=batch_sizes, repeats=repeats, warmup=2, fanouts=fanouts)
+    rows = []
+    for student in outcome.plan.students:
+        layout = outcome.student_inputs(student.name).layout
+        table, _ = benchmark_inference(teacher, outcome.student_model(student.name, run), layout, graph, setup, device)
+        for row in table.itertuples(index=False):
+            rows.append({"dataset": dataset, "student": student.name, "inputs": layout.kind,
+                         "batch": row.batch_size, "student_ms": row.student_ms,
+                         f"teacher ({outcome.teacher_name}) ms": row.teacher_ms, "speedup": row.speedup})
+    return rows
 
 
 if __name__ == "__main__":

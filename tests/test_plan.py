@@ -1,6 +1,8 @@
 """The plan: every decision about what a distill run trains, made once from the config, and impossible plans
 refused before anything trains."""
 
+import dataclasses
+
 import pytest
 import torch
 from conftest import make_tiny_snapshot
@@ -11,7 +13,7 @@ from hg2m.contracts import RunSplit, TeacherRun
 from hg2m.data.facts import snapshot_facts
 from hg2m.data.graph import build_graph_data
 from hg2m.data.raw import dataset_facts
-from hg2m.data.snapshot import NodeTypeInfo, RelationInfo, write_snapshot
+from hg2m.data.snapshot import NodeTypeInfo, RelationInfo, with_hash, write_snapshot
 from hg2m.distill.signals import build_signals
 from hg2m.plan import DistillPlan, PlanError, Run, plan_run, student_plan
 
@@ -126,3 +128,20 @@ def test_impossible_runs_are_refused_by_what_the_graph_holds(tiny_snapshot, tmp_
                                                             (r.src_type, r.dst_type)]})
     with pytest.raises(PlanError, match="has no features and no relations"):
         student_plan(StudentConfig(name="auto", method="hg2m"), "tiny", [], isolated)
+
+
+def test_teacher_auto_leaves_out_candidates_that_cannot_run_on_the_graph_and_says_why(tiny_snapshot, tmp_path):
+    tables = {**tiny_snapshot.nodes, "author": tiny_snapshot.nodes["author"].drop_columns(
+        [c for c in tiny_snapshot.nodes["author"].column_names if c.startswith("feat")])}
+    infos = {**tiny_snapshot.manifest.node_types, "author": NodeTypeInfo(count=6)}
+    manifest = tiny_snapshot.manifest.model_copy(update={"node_types": infos, "content_hash": ""})
+    write_snapshot(with_hash(dataclasses.replace(tiny_snapshot, manifest=manifest, nodes=tables)), tmp_path / "snap")
+    config, plan = plan_run(load_run_config(DISTILL, snapshot=tmp_path / "snap"))
+    assert [t.model for t in config.teachers] == ["rgcn", "simplehgn", "hgt"]
+    assert list(config.skipped_teachers) == ["han"] and plan.teacher_selection_run is not None
+    assert config.skipped_teachers["han"].startswith(f"needs features on the target type 'author', which has none in "
+                                                     f"{tmp_path / 'snap'}")
+    with pytest.raises(PlanError, match="teacher 'han' needs features on the target type 'author'"):
+        plan_run(load_run_config(DISTILL, snapshot=tmp_path / "snap", teacher="han"))
+    with pytest.raises(PlanError, match="teacher 'han' needs features"):  # one candidate: nothing to choose from
+        plan_run(load_run_config(DISTILL, snapshot=tmp_path / "snap", teacher_candidates=["han"]))

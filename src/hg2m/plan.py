@@ -125,11 +125,10 @@ class DistillPlan(Frozen):
         """The plan, checked against what is known of the graph before training (its schema and split sizes)."""
         dataset = config.dataset
         check_splits(facts)
-        teachers_need_metapaths = [t.model for t in config.teachers if t.needs_metapaths]
-        if teachers_need_metapaths and not dataset.metapaths:
-            raise PlanError(f"teacher {teachers_need_metapaths[0]!r} runs on meta-path graphs, but dataset "
-                            f"{dataset.name!r} defines no meta-paths: set `metapaths` in its dataset config, or "
-                            "choose another --teacher" + (" or --teacher-candidates" if config.selects_teacher else ""))
+        for name, why in teacher_obstacles(config, facts).items():
+            raise PlanError(f"teacher {name!r} {why}: choose another --teacher"
+                            + (" or --teacher-candidates" if config.selects_teacher else ""))
+        teachers_need_metapaths = any(t.needs_metapaths for t in config.teachers)
         students = tuple(student_plan(s, dataset.name, list(dataset.metapaths), facts) for s in config.students)
         used = {name for s in students for name in s.metapaths}
         pair_metapaths = {name: path for name, path in dataset.metapaths.items() if name in used}
@@ -161,7 +160,32 @@ def plan_run(config: RunConfig) -> tuple[RunConfig, DistillPlan]:
         derived = derive_metapaths(facts.target_type, facts.relations)
         dataset = dataset.model_copy(update={"metapaths": derived, "derived_metapaths": True})
         config = config.model_copy(update={"dataset": dataset})
+    if config.selects_teacher:
+        config = without_unrunnable_teachers(config, facts)
     return config, DistillPlan.from_config(config, facts)
+
+
+def teacher_obstacles(config: RunConfig, facts: GraphFacts) -> dict[str, str]:
+    """Teacher -> why it cannot run on this graph, for the teachers of `config` that cannot."""
+    obstacles = {}
+    for teacher in config.teachers:
+        if teacher.needs_metapaths and not config.dataset.metapaths:
+            obstacles[teacher.model] = (f"runs on meta-path graphs, but dataset {config.dataset.name!r} defines no "
+                                        "meta-paths (set `metapaths` in its dataset config)")
+        elif teacher.needs_target_features and not facts.has_features(facts.target_type):
+            obstacles[teacher.model] = (f"needs features on the target type {facts.target_type!r}, which has none "
+                                        f"in {facts.source}")
+    return obstacles
+
+
+def without_unrunnable_teachers(config: RunConfig, facts: GraphFacts) -> RunConfig:
+    """`teacher: auto` leaves out the candidates that cannot run on this graph, and records why."""
+    obstacles = teacher_obstacles(config, facts)
+    runnable = [t for t in config.teachers if t.model not in obstacles]
+    if not runnable:
+        raise PlanError("no candidate teacher can run on this graph: "
+                        + "; ".join(f"{name} {why}" for name, why in obstacles.items()))
+    return config.model_copy(update={"teachers": runnable, "skipped_teachers": obstacles})
 
 
 def check_splits(facts: GraphFacts) -> None:

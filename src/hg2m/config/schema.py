@@ -111,6 +111,7 @@ class TeacherBaseConfig(StrictModel):
 
     model: str
     needs_metapaths: ClassVar[bool] = False  # runs on meta-path graphs: the dataset must define meta-paths
+    needs_target_features: ClassVar[bool] = False
     hidden_dim: int = Field(128, gt=0, description="Hidden width (per head for the attention teachers).")
     num_layers: int = Field(2, ge=1)
     dropout: float = Field(0.2, ge=0, lt=1, description="Feature dropout.")
@@ -155,6 +156,7 @@ class HANConfig(TeacherBaseConfig):
 
     model: Literal["han"] = "han"
     needs_metapaths: ClassVar[bool] = True
+    needs_target_features: ClassVar[bool] = True  # its meta-path GATs read only the target type's features
     num_heads: NumHeads = 8
     attn_dropout: AttnDropout = 0.0
     negative_slope: NegativeSlope = 0.2
@@ -317,6 +319,9 @@ class RunConfig(StrictModel):
     teachers: list[TeacherConfig] = Field(
         [RGCNConfig()], min_length=1, description="The teacher, or with `teacher: auto` the candidates: each is "
         "trained on the first seed and the one with the best validation Micro-F1 teaches (hg2m.plan).")
+    skipped_teachers: dict[str, str] = Field(
+        default_factory=dict, description="Set by hg2m: `teacher: auto` candidates left out because they cannot "
+        "run on this graph, with why (hg2m.plan.plan_run).")
     students: list[StudentConfig]
     metapath: MetaPathConfig = MetaPathConfig()
     student_inputs: StudentInputsConfig = StudentInputsConfig()
