@@ -9,7 +9,13 @@ from hg2m.contracts import RunSplit, TeacherRun
 from hg2m.data.facts import snapshot_facts
 from hg2m.data.graph import build_graph_data
 from hg2m.distill.signals import build_signals
-from hg2m.inductive import evaluation_parts, observed_graph, split_run
+from hg2m.inductive import (
+    evaluation_parts,
+    model_selection_nodes,
+    observed_graph,
+    observed_validation,
+    split_run,
+)
 from hg2m.models import build_teacher
 from hg2m.plan import Run, student_plan
 from hg2m.student import train_student
@@ -26,10 +32,12 @@ def held_out(*ids: int) -> RunSplit:
     return RunSplit(run=INDUCTIVE_0, num_nodes=6, hidden=list(ids))
 
 
-def test_held_out_nodes_are_a_seeded_share_of_test(data):
+def test_held_out_nodes_are_a_seeded_share_of_test_and_of_val(data):
     assert split_run(data, Run(setting="transductive", seed=0), 0.5).hidden == []
-    split = split_run(data, INDUCTIVE_0, 0.5)
-    assert len(split.hidden) == 1 and set(split.hidden) <= set(data.splits["test"].tolist())
+    split = split_run(data, INDUCTIVE_0, 0.5)  # tiny graph: val = {2, 3}, test = {4, 5}
+    hidden = set(split.hidden)
+    assert len(hidden & {4, 5}) == 1 and len(hidden & {2, 3}) == 1 and len(hidden) == 2
+    assert len(split_run(data, INDUCTIVE_0, 0.01).hidden) == 1  # at least one val node; round(0.02) test nodes
     assert split_run(data, INDUCTIVE_0, 0.5) == split
     assert split.observed().tolist() == [i not in split.hidden for i in range(6)]
     with pytest.raises(ValueError, match="setting"):
@@ -47,10 +55,18 @@ def test_observed_graph_drops_every_edge_of_hidden_nodes_only(data):
     assert seen.graph.num_nodes("author") == 6  # ids stay aligned
 
 
-def test_evaluation_parts_split_test(data):
-    parts = evaluation_parts(data, held_out(5))
+def test_evaluation_parts_split_val_and_test(data):
+    parts = evaluation_parts(data, held_out(3, 5))
     assert parts["test_observed"].tolist() == [4] and parts["test_held_out"].tolist() == [5]
+    assert parts["val_observed"].tolist() == [2] and parts["val_held_out"].tolist() == [3]
     assert set(evaluation_parts(data, held_out())) == {"val", "test"}
+
+
+def test_students_choose_epochs_on_held_out_val_and_teachers_on_observed_val(data):
+    split = held_out(3, 5)
+    assert model_selection_nodes(data, split.observed()).tolist() == [3]
+    assert model_selection_nodes(data, held_out().observed()).tolist() == [2, 3]  # transductive: all of val
+    assert observed_validation(data, split.observed()).splits["val"].tolist() == [2]
 
 
 def test_teacher_on_observed_graph_ignores_hidden_features(data):

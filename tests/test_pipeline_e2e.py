@@ -68,7 +68,11 @@ def test_pipeline_trains_evaluates_and_registers(first_run, quick_config, mlflow
     assert len(report.runs["transductive_s0"].metapath_edges) == 3
     assert all(n > 0 for n in report.runs["transductive_s0"].metapath_edges)
     split = run.steps["split_inductive_s0"].outputs["run_split"][0].load()
-    assert len(split.hidden) == round(0.2 * len(first_run.graph().splits["test"]))
+    splits = first_run.graph().splits
+    for name in ("test", "val"):  # the same share of each is held out
+        held_out = set(split.hidden) & set(splits[name].tolist())
+        assert len(held_out) == round(0.2 * len(splits[name]))
+    assert {"val_observed", "val_held_out"} <= set(summary.xs("inductive", level="setting").index.get_level_values("part"))
 
     reg, gate = first_run.registration, first_run.gate_decision
     client = MlflowClient(mlflow_uri)

@@ -1,8 +1,11 @@
-"""The two evaluation settings (GLNN protocol): transductive, and inductive with held-out test nodes.
+"""The two evaluation settings (GLNN protocol): transductive, and inductive with held-out nodes.
 
-Inductive: a seeded share of the test nodes is hidden, with all their edges, before the teacher
-trains; teacher and students learn on the observed graph only, and the hidden nodes are scored
-at the end (the teacher may use the full graph there, the student uses features only).
+Inductive: a seeded share of the test nodes, and the same share of the validation nodes, is hidden with
+all their edges before the teacher trains; teacher and students learn on the observed graph only. The
+held-out validation nodes are new nodes like the held-out test nodes: never distilled, so they choose the
+students' epochs (model_selection_nodes) by accuracy on new nodes rather than by agreement with the teacher.
+The teacher chooses its epoch on the observed validation nodes. Hidden nodes are scored at the end (the
+teacher may use the full graph there, the student uses its own inputs only).
 """
 
 from __future__ import annotations
@@ -19,13 +22,30 @@ from hg2m.plan import Run
 
 
 def split_run(data: HeteroGraphData, run: Run, fraction: float) -> RunSplit:
-    """The run's held-out nodes: none for transductive, a `fraction` of test (seeded by the run) for inductive."""
+    """The run's held-out nodes: none for transductive; for inductive a `fraction` of test and a `fraction` of val
+    (at least one node, and at most all but one), seeded by the run."""
     hidden = np.empty(0, dtype=np.int64)
     if run.holds_out_nodes:
-        test = data.splits["test"].numpy()
-        count = int(round(len(test) * fraction))
-        hidden = np.sort(np.random.default_rng(run.seed).choice(test, size=count, replace=False))
+        rng = np.random.default_rng(run.seed)
+        test, val = data.splits["test"].numpy(), data.splits["val"].numpy()
+        held_out_test = rng.choice(test, size=int(round(len(test) * fraction)), replace=False)
+        val_count = min(max(int(round(len(val) * fraction)), 1), len(val) - 1) if len(val) > 1 else 0
+        hidden = np.sort(np.concatenate([held_out_test, rng.choice(val, size=val_count, replace=False)]))
     return RunSplit(run=run, num_nodes=data.num_target_nodes, hidden=hidden.tolist())
+
+
+def model_selection_nodes(data: HeteroGraphData, observed: torch.Tensor) -> torch.Tensor:
+    """The validation nodes that choose a student's epoch: the held-out ones in the inductive setting (new nodes,
+    like the held-out test nodes), every validation node in the transductive one."""
+    val = data.splits["val"]
+    held_out = val[~observed[val]]
+    return held_out if len(held_out) else val
+
+
+def observed_validation(data: HeteroGraphData, observed: torch.Tensor) -> HeteroGraphData:
+    """The same data with only the observed validation nodes in the val split (the teacher's model selection)."""
+    val = data.splits["val"]
+    return dataclasses.replace(data, splits={**data.splits, "val": val[observed[val]]})
 
 
 def observed_graph(data: HeteroGraphData, split: RunSplit) -> HeteroGraphData:
@@ -47,11 +67,12 @@ def observed_graph(data: HeteroGraphData, split: RunSplit) -> HeteroGraphData:
 
 
 def evaluation_parts(data: HeteroGraphData, split: RunSplit) -> dict[str, torch.Tensor]:
-    """Node sets to score: val and test; in the inductive setting test splits into observed and held-out."""
+    """Node sets to score: val and test; in the inductive setting each also splits into observed and held-out."""
     parts = {"val": data.splits["val"], "test": data.splits["test"]}
     if split.hidden:
         is_hidden = ~split.observed()
-        test = data.splits["test"]
-        parts["test_observed"] = test[~is_hidden[test]]
-        parts["test_held_out"] = test[is_hidden[test]]
+        for name in ("val", "test"):
+            nodes = data.splits[name]
+            parts[f"{name}_observed"] = nodes[~is_hidden[nodes]]
+            parts[f"{name}_held_out"] = nodes[is_hidden[nodes]]
     return parts

@@ -23,6 +23,7 @@ from hg2m.distill.hire import HireEncoders, neighbour_types, relation_kd_loss, s
 from hg2m.distill.losses import edge_targets, hg2m_loss, hg2m_plus_loss
 from hg2m.distill.signals import TeacherSignals
 from hg2m.evaluate import split_metrics
+from hg2m.inductive import model_selection_nodes
 from hg2m.models.inputs import gather_rows
 from hg2m.models.mlp import MLP
 from hg2m.plan import StudentPlan
@@ -74,13 +75,15 @@ def train_student(
     data: HeteroGraphData, inputs: torch.Tensor, signals: TeacherSignals, plan: StudentPlan, seed: int,
     device: torch.device, on_epoch: EpochCallback | None = None,
 ) -> TrainedModel:
-    """Fit the student on its (N, D) inputs (dense or sparse: hg2m.student_inputs); early stopping on
-    validation accuracy. Returns the MLP alone (no encoders)."""
+    """Fit the student on its (N, D) inputs (dense or sparse: hg2m.student_inputs); model selection on the
+    accuracy of hg2m.inductive.model_selection_nodes (the held-out validation nodes in the inductive setting).
+    Returns the MLP alone (no encoders)."""
     config = plan.config
     seed_everything(seed)
     features = inputs.to(device)
     labels = data.labels.to(device)
-    train_idx, val_idx = data.splits["train"].to(device), data.splits["val"].to(device)
+    train_idx = data.splits["train"].to(device)
+    val_idx = model_selection_nodes(data, signals.observed).to(device)
     observed_idx = torch.nonzero(signals.observed).squeeze(1).to(device)
     student = build_student(config, features.shape[1], data.num_classes).to(device)
     trained: nn.Module = student

@@ -15,7 +15,7 @@ from hg2m.config import GraphConfig, MetaPath, SamplingConfig, TeacherConfig
 from hg2m.contracts import RunSplit, TeacherRun
 from hg2m.data.graph import HeteroGraphData
 from hg2m.evaluate import split_metrics
-from hg2m.inductive import observed_graph
+from hg2m.inductive import observed_graph, observed_validation
 from hg2m.models import Teacher, TeacherOutput, build_teacher
 from hg2m.models.base import ids_by_type
 from hg2m.train import EpochCallback, TrainedModel, fit, seed_everything
@@ -145,8 +145,8 @@ def train_teacher_for_run(
     """Train on the run's observed graph (held-out nodes' edges removed), seeded by the run; the returned
     logits are the observed graph's for observed nodes and the full graph's for held-out ones, which only
     evaluation reads."""
-    trained = train_teacher(observed_graph(data, split), config, graph_config, split.run.seed, device, on_epoch,
-                            metapaths)
+    seen = observed_validation(observed_graph(data, split), split.observed())
+    trained = train_teacher(seen, config, graph_config, split.run.seed, device, on_epoch, metapaths)
     if split.hidden:
         hidden = split.hidden_ids()
         trained.logits[hidden] = predict_nodes(trained.model, data, hidden, config.sampling)
