@@ -90,6 +90,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="maximum epochs for the teacher and every student (quick runs)")
     parser.add_argument("--teacher-epochs", type=int, default=None, help="maximum epochs for the teacher")
     parser.add_argument("--student-epochs", type=int, default=None, help="maximum epochs for every student")
+    parser.add_argument("--trials", type=int, default=None,
+                        help="Optuna trials per student on validation before it trains on every seed (0: none; "
+                        "default: the config's tuning.trials)")
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
                         help="seeds to train every model with; the table shows mean ± std over them "
                         "(default: the config's, 0 1 2)")
@@ -111,6 +114,7 @@ def overrides_from(args: argparse.Namespace) -> dict[str, object]:
         "teacher.optim.max_epochs": teacher_epochs,
         "students.*.optim.max_epochs": student_epochs,
         "evaluation.seeds": args.seeds,
+        "tuning.trials": args.trials,
         "evaluation.settings": args.settings,
         "device": args.device,
         "enable_cache": False if args.no_cache else None,

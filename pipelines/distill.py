@@ -14,9 +14,11 @@ Steps and their artifacts (each one versioned and tracked by ZenML; <run> = <set
     select_teacher      candidates' reports -> teacher_selection (best validation Micro-F1)
     teacher_<run>       graph, run_split   -> teacher_model, teacher_run (soft labels, embeddings if needed),
                                               teacher_report (under auto: the chosen candidate's, or trained)
-    reliability_<run>   teacher_run        -> reliability (entropy, confidence, teacher label, reliable);
-                                              only when a student uses reliable nodes
-    student_<name>      what its plan uses -> student_models (one MLP per run), student_report
+    reliability_<run>   teacher_run        -> reliability (entropy, confidence, teacher label, reliable at the
+                                              default p), a record with a histogram in MLflow; only when a
+                                              student uses reliable nodes (it draws them itself, with its p)
+    student_<name>      what its plan uses -> student_models (one MLP per run), student_report; with tuning on,
+                                              an Optuna search on the tuning run first
     evaluate            models, soft labels -> results (per model, setting, seed), summary (mean, std)
     register            results, models    -> registration (best student with its input transform, registered as
                                               `challenger`: it takes raw features)
@@ -112,7 +114,7 @@ def distill(run_config: dict, plan: dict, source_fingerprint: str) -> None:
         candidates = [teacher(graph, splits[first], config=candidate, **teacher_args,
                               id=candidate_step(candidate.model, first)) for candidate in config.teachers]
         selection = select_teacher_step([report for _, _, report in candidates], id=SELECT_TEACHER)
-    teacher_runs, teacher_reports, reliabilities = [], [], []
+    teacher_runs, teacher_reports = [], []
     for run, split in splits.items():
         if selection is None:
             outputs = teacher(graph, split, config=config.teachers[0], **teacher_args, id=teacher_step(run))
@@ -125,9 +127,8 @@ def distill(run_config: dict, plan: dict, source_fingerprint: str) -> None:
         _, teacher_run, teacher_report = outputs
         teacher_runs.append(teacher_run)
         teacher_reports.append(teacher_report)
-        if plan.needs_reliability:
-            reliabilities.append(reliability(graph, teacher_run, split, ratio=config.evaluation.reliable_ratio,
-                                             id=reliability_step(run)))
+        if plan.needs_reliability:  # the record; each student draws its reliable nodes with its own p
+            reliability(graph, teacher_run, split, ratio=config.evaluation.reliable_ratio, id=reliability_step(run))
     splits = list(splits.values())
     inputs = {kind: student_inputs(graph, kind=kind, max_bag_ids=config.student_inputs.max_bag_ids,
                                    id=inputs_step(kind)) for kind in plan.input_kinds}
@@ -136,7 +137,7 @@ def distill(run_config: dict, plan: dict, source_fingerprint: str) -> None:
         # ZenML takes a list of artifacts only as a plain list input: an unused one is passed empty
         models, report = student(graph, inputs[student_plan.inputs], plan=student_plan, device=device, splits=splits,
                                  teacher_runs=teacher_runs if student_plan.soft_labels else [],
-                                 reliability=reliabilities if student_plan.reliability else [],
+                                 tuning=config.tuning, tuning_run=plan.tuning_run,
                                  **({"metapath_neighbours": pairs} if student_plan.metapath_term else {}),
                                  id=student_step(student_plan.name))
         student_models.append(models)

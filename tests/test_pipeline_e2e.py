@@ -18,7 +18,8 @@ pytestmark = pytest.mark.e2e
 
 DISTILL = CONFIG_DIR / "pipelines" / "distill.yaml"
 QUICK = {"teacher.optim.max_epochs": 40, "students.*.optim.max_epochs": 300, "device": "cpu",
-         "evaluation.seeds": [0], "evaluation.settings": ["transductive", "inductive"]}
+         "evaluation.seeds": [0], "evaluation.settings": ["transductive", "inductive"],
+         "tuning.trials": 2, "tuning.max_epochs": 30}
 STUDENTS = ["mlp", "hg2m", "hg2m_plus"]
 CANDIDATES = ["rgcn", "han"]  # teacher: auto between two quick ones
 STEPS = ["ingest_snapshot", "validate", "build_graph", "preprocess", "inputs_own", "metapaths", "split_transductive_s0",
@@ -122,6 +123,15 @@ def test_mlflow_and_zenml_runs_link_both_ways(first_run, quick_config, mlflow_ur
     assert len(client.get_metric_history(teacher_run.info.run_id, "val_accuracy")) >= 1
     zenml_step = Client().get_pipeline_run(first_run.run.id).steps["teacher_inductive_s0"]
     assert zenml_step.run_metadata["mlflow_run_id"] == teacher_run.info.run_id
+    for name in STUDENTS:  # tuning: each trial a nested run of the student's run, the study an artifact
+        student_run = by_step[f"student_{name}"]
+        trials = client.search_runs([experiment.experiment_id],
+                                    f"tags.mlflow.parentRunId = '{student_run.info.run_id}'")
+        assert sorted(t.data.tags["trial"] for t in trials) == ["0", "1"]
+        assert all(t.data.tags["state"] in ("complete", "pruned") for t in trials)
+        assert "tuning/study.json" in [a.path for a in client.list_artifacts(student_run.info.run_id, "tuning")]
+        report = first_run.run.steps[f"student_{name}"].outputs["student_report"][0].load()
+        assert report.tuned_params and report.config.optim.lr == report.tuned_params["lr"]
     parent = client.get_run(next(iter(parents)))
     assert parent.data.tags["teacher_selection"] == first_run.teacher_selection.reason
     assert set(parent.data.metrics) >= {f"teacher_candidate.{name}.val_micro_f1" for name in CANDIDATES}

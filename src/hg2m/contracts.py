@@ -175,6 +175,7 @@ class StudentReport(Contract):
     config: StudentConfig
     mlflow_run_id: str
     runs: dict[str, StudentRunReport]  # by Run.key
+    tuned_params: dict[str, float | bool] = {}  # the Optuna search's best values, already in `config`
 
 
 class Registration(Contract):

@@ -75,6 +75,7 @@ class StudentPlan(Frozen):
     """One student and the teacher signals it distils.
 
     metapaths: the meta-paths of its reliable meta-path term (HG2M+'s L_MP), empty when that term is off.
+    reliable_ratio: HG2M+'s p for its reliable nodes (the student's own, else evaluation.reliable_ratio).
     """
 
     config: StudentConfig
@@ -83,6 +84,7 @@ class StudentPlan(Frozen):
     reliability: bool
     embeddings: bool
     metapaths: tuple[str, ...] = ()
+    reliable_ratio: float | None = None
 
     @property
     def name(self) -> str:
@@ -102,6 +104,7 @@ class DistillPlan(Frozen):
 
     runs: tuple[Run, ...]
     teacher_selection_run: Run | None
+    tuning_run: Run | None  # with tuning.trials > 0: the run whose validation scores every student's trials
     students: tuple[StudentPlan, ...]
     pair_metapaths: dict[str, MetaPath]  # meta-paths whose neighbour pairs some student reads
     needs_embeddings: bool
@@ -129,7 +132,8 @@ class DistillPlan(Frozen):
             raise PlanError(f"teacher {name!r} {why}: choose another --teacher"
                             + (" or --teacher-candidates" if config.selects_teacher else ""))
         teachers_need_metapaths = any(t.needs_metapaths for t in config.teachers)
-        students = tuple(student_plan(s, dataset.name, list(dataset.metapaths), facts) for s in config.students)
+        students = tuple(student_plan(s, dataset.name, list(dataset.metapaths), facts, config.evaluation.reliable_ratio)
+                         for s in config.students)
         used = {name for s in students for name in s.metapaths}
         pair_metapaths = {name: path for name, path in dataset.metapaths.items() if name in used}
         check_metapaths(dataset.metapaths if teachers_need_metapaths else pair_metapaths, facts,
@@ -137,10 +141,12 @@ class DistillPlan(Frozen):
         settings = config.evaluation.settings
         # registered models come from the setting trained on the most data, when it was run
         registration_setting = TRANSDUCTIVE if TRANSDUCTIVE in settings else settings[0]
+        # teacher selection and tuning decide on one run: the registration setting's first seed
+        deciding_run = Run(setting=registration_setting, seed=config.evaluation.seeds[0])
         return cls(
             runs=tuple(Run(setting=setting, seed=seed) for setting in settings for seed in config.evaluation.seeds),
-            teacher_selection_run=Run(setting=registration_setting, seed=config.evaluation.seeds[0])
-            if config.selects_teacher else None,
+            teacher_selection_run=deciding_run if config.selects_teacher else None,
+            tuning_run=deciding_run if config.tuning.trials else None,
             students=students,
             pair_metapaths=pair_metapaths,
             needs_embeddings=any(s.embeddings for s in students),
@@ -222,7 +228,7 @@ def input_kind(config: StudentConfig, facts: GraphFacts) -> InputKind:
 
 
 def student_plan(config: StudentConfig, dataset_name: str, dataset_metapaths: list[str],
-                 facts: GraphFacts) -> StudentPlan:
+                 facts: GraphFacts, reliable_ratio: float | None = None) -> StudentPlan:
     """The signals `config` distils and its inputs; its meta-path term is on when it uses reliability and gamma > 0."""
     signals = METHOD_SIGNALS[config.method]
     unknown = sorted(set(config.metapaths or []) - set(dataset_metapaths))
@@ -236,5 +242,7 @@ def student_plan(config: StudentConfig, dataset_name: str, dataset_metapaths: li
             raise PlanError(f"student {config.name!r} uses meta-path distillation (gamma > 0), but dataset "
                             f"{dataset_name!r} defines no meta-paths: pass --dataset NAME for a config with "
                             "`metapaths`, set gamma to 0, or leave that student out (--students)")
+    reliability = "reliability" in signals
     return StudentPlan(config=config, inputs=input_kind(config, facts), soft_labels="soft_labels" in signals,
-                       reliability="reliability" in signals, embeddings="embeddings" in signals, metapaths=metapaths)
+                       reliability=reliability, embeddings="embeddings" in signals, metapaths=metapaths,
+                       reliable_ratio=(config.reliable_ratio or reliable_ratio) if reliability else None)

@@ -77,7 +77,7 @@ def fit(
         history.append(record)
         if on_epoch:
             on_epoch(epoch, record)
-        if epoch - best_epoch >= optim.patience:
+        if optim.early_stopping and epoch - best_epoch >= optim.patience:
             break
     model.load_state_dict(best_state)
     model.eval()

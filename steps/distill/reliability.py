@@ -4,13 +4,12 @@ from typing import Annotated
 
 import mlflow
 import pandas as pd
-import torch
 from matplotlib.figure import Figure
 from zenml import log_metadata, step
 
 from hg2m.contracts import RunSplit, TeacherRun
 from hg2m.data.graph import HeteroGraphData
-from hg2m.distill.reliability import reliability_frame
+from hg2m.distill.reliability import reliability_frame, unlabelled_nodes
 from steps.tracking import TRACKER, link_runs
 
 HISTOGRAM_BINS = 50
@@ -22,9 +21,8 @@ def reliability(
 ) -> Annotated[pd.DataFrame, "reliability"]:
     """Train nodes the teacher gets right, plus low-entropy high-confidence observed val/test nodes."""
     link_runs()
-    observed = split.observed()
-    unlabelled = [idx[observed[idx]] for idx in (graph.splits["val"], graph.splits["test"])]
-    frame = reliability_frame(teacher_run.logits, graph.labels, graph.splits["train"], torch.cat(unlabelled), ratio)
+    unlabelled = unlabelled_nodes(graph.splits, split.observed())
+    frame = reliability_frame(teacher_run.logits, graph.labels, graph.splits["train"], unlabelled, ratio)
     counts = {"reliable": int(frame["reliable"].sum()), "nodes": len(frame), "ratio": ratio}
     mlflow.log_metrics({"reliable_nodes": counts["reliable"]})
     log_metadata(metadata=counts)

@@ -1,21 +1,28 @@
-"""Train one student for every run: one MLflow run per student, a model per run."""
+"""Train one student for every run: one MLflow run per student, a model per run. With tuning on, an Optuna
+search on the tuning run comes first (hg2m.tuning), each trial a nested MLflow run, and the best values
+then train on every run."""
 
+import itertools
 from typing import Annotated
 
 import mlflow
+import optuna
 import pandas as pd
-import torch
+from matplotlib.figure import Figure
 from torch import nn
 from zenml import step
 
+from hg2m.config import TuningConfig
 from hg2m.contracts import InputMatrix, RunSplit, StudentReport, StudentRunReport, TeacherRun
 from hg2m.data.graph import HeteroGraphData
-from hg2m.distill.signals import build_signals
-from hg2m.plan import StudentPlan
+from hg2m.distill.reliability import reliable_mask, unlabelled_nodes
+from hg2m.distill.signals import TeacherSignals, build_signals
+from hg2m.plan import Run, StudentPlan
 from hg2m.progress import EpochProgress
 from hg2m.student import train_student
 from hg2m.tracking import flatten, log_history, log_split_metrics
-from hg2m.train import resolve_device
+from hg2m.train import EpochCallback, TrainedModel, resolve_device
+from hg2m.tuning import study_summary, summary_json, tune_student, tuned_plan
 from steps.tracking import TRACKER, link_runs
 
 
@@ -27,31 +34,112 @@ def student(
     device: str,
     splits: list[RunSplit],
     teacher_runs: list[TeacherRun],
-    reliability: list[pd.DataFrame],
+    tuning: TuningConfig,
+    tuning_run: Run | None = None,
     metapath_neighbours: pd.DataFrame | None = None,
 ) -> tuple[Annotated[nn.ModuleDict, "student_models"], Annotated[StudentReport, "student_report"]]:
-    """`teacher_runs` and `reliability` are aligned with `splits`, or empty when the plan does not use them."""
+    """`teacher_runs` is aligned with `splits`, or empty when the plan does not use soft labels. Reliable nodes
+    are drawn from the teacher's logits with the student's own p (tuned or configured)."""
     mlflow_run_id = link_runs()
     mlflow.set_tag("student", plan.name)
     mlflow.log_params({**flatten(plan.config.model_dump(), "student."), "runs": [s.run.key for s in splits],
                        "metapaths": list(plan.metapaths), "inputs": plan.inputs, "input_width": inputs.layout.width,
                        "snapshot_hash": graph.snapshot_hash})
+    device_ = resolve_device(device)
+
+    def train_on(student_plan: StudentPlan, index: int, on_epoch: EpochCallback) -> tuple[TrainedModel, TeacherSignals]:
+        split = splits[index]
+        rows = inputs.for_split(graph, split)
+        teacher = teacher_runs[index] if teacher_runs else None
+        reliable = None
+        if student_plan.reliability:
+            reliable = reliable_mask(teacher.logits, graph.labels, graph.splits["train"],
+                                     unlabelled_nodes(graph.splits, split.observed()), student_plan.reliable_ratio)
+        signals = build_signals(graph, rows, student_plan, split, teacher=teacher, reliable=reliable,
+                                pairs=metapath_neighbours)
+        return train_student(graph, rows, signals, student_plan, split.run.seed, device_, on_epoch), signals
+
+    trial_numbers = itertools.count()
+
+    def trial(trial_plan: StudentPlan, index: int, on_epoch: EpochCallback) -> float:
+        """One Optuna trial as a nested MLflow run: its values, its validation curve and how it ended."""
+        number = next(trial_numbers)
+        mlflow.start_run(run_name=f"{plan.name} trial {number}", nested=True)
+        status = "FAILED"
+        try:
+            mlflow.set_tags({"student": plan.name, "trial": number, "tuning_run": splits[index].run.key})
+            mlflow.log_params(flatten(trial_plan.config.model_dump(), "student.")
+                              | {"reliable_ratio": trial_plan.reliable_ratio})
+            with EpochProgress(f"tune {plan.name} trial {number}", trial_plan.config.optim.max_epochs) as progress:
+                trained, _ = train_on(trial_plan, index, lambda epoch, record: (progress(epoch, record),
+                                                                                on_epoch(epoch, record)))
+            log_history(trained.fit.history)
+            mlflow.log_metric("best_val_accuracy", trained.fit.best_val_accuracy)
+            mlflow.set_tag("state", "complete")
+            status = "FINISHED"
+            return trained.fit.best_val_accuracy
+        except optuna.TrialPruned:
+            mlflow.set_tag("state", "pruned")
+            status = "KILLED"
+            raise
+        finally:
+            mlflow.end_run(status=status)  # ends the trial's run only, whatever happened
+
+    tuned, tuned_params = plan, {}
+    if tuning_run is not None and tuning.trials:
+        index = next(i for i, split in enumerate(splits) if split.run == tuning_run)
+        study = tune_student(plan, tuning, lambda trial_plan, on_epoch: trial(trial_plan, index, on_epoch))
+        tuned_params = study.best_params
+        tuned = tuned_plan(plan, tuned_params)
+        log_study(study)
+
     models, per_run = nn.ModuleDict(), {}
     for index, split in enumerate(splits):
         run = split.run
-        rows = inputs.for_split(graph, split)
-        signals = build_signals(
-            graph, rows, plan, split,
-            teacher=teacher_runs[index] if teacher_runs else None,
-            reliable=torch.from_numpy(reliability[index]["reliable"].to_numpy().copy()) if reliability else None,
-            pairs=metapath_neighbours,
-        )
-        with EpochProgress(f"student {plan.name} {run.setting} s{run.seed}", plan.config.optim.max_epochs) as progress:
-            trained = train_student(graph, rows, signals, plan, run.seed, resolve_device(device), progress)
+        with EpochProgress(f"student {plan.name} {run.setting} s{run.seed}", tuned.config.optim.max_epochs) as progress:
+            trained, signals = train_on(tuned, index, progress)
         log_history(trained.fit.history, prefix=f"{run.key}/")
         log_split_metrics(trained.metrics, prefix=f"{run.key}/")
         models[run.key] = trained.model
         per_run[run.key] = StudentRunReport(best_epoch=trained.fit.best_epoch, epochs_run=trained.fit.epochs_run,
                                             metapath_edges=[len(src) for src, _, _ in signals.metapath_edges])
-    return models, StudentReport(name=plan.name, method=plan.method, inputs=plan.inputs, config=plan.config,
-                                 mlflow_run_id=mlflow_run_id, runs=per_run)
+    return models, StudentReport(name=plan.name, method=plan.method, inputs=plan.inputs, config=tuned.config,
+                                 mlflow_run_id=mlflow_run_id, runs=per_run, tuned_params=tuned_params)
+
+
+def log_study(study: optuna.Study) -> None:
+    """The search as artifacts of the student's run: summary (best values, importance), every trial, a plot."""
+    summary = study_summary(study)
+    mlflow.log_params({f"tuned.{name}": value for name, value in study.best_params.items()})
+    mlflow.log_metric("tuning_best_val_accuracy", study.best_value)
+    mlflow.log_text(summary_json(study), "tuning/study.json")
+    mlflow.log_text(study.trials_dataframe().to_csv(index=False), "tuning/trials.csv")
+    mlflow.log_figure(history_figure(study), "tuning/history.png")
+    mlflow.set_tag("tuning", f"{len(study.trials)} trials, {summary['trials']}; best {study.best_value:.4f}")
+
+
+def history_figure(study: optuna.Study) -> Figure:
+    """Each trial's best validation accuracy (pruned ones at their last report) and the best so far."""
+    figure = Figure(figsize=(7, 3.5))
+    axis = figure.subplots()
+    best, best_so_far = -1.0, []
+    points = []
+    for trial in study.trials:
+        value = trial.value if trial.value is not None else max(trial.intermediate_values.values(), default=None)
+        if value is None:
+            continue
+        points.append((trial.number, value, trial.state == optuna.trial.TrialState.PRUNED))
+        if trial.value is not None:
+            best = max(best, trial.value)
+        best_so_far.append((trial.number, best))
+    for pruned, label in ((False, "complete"), (True, "pruned")):
+        chosen = [(n, v) for n, v, p in points if p == pruned]
+        if chosen:
+            axis.scatter(*zip(*chosen, strict=True), label=label, alpha=0.7)
+    if best_so_far:
+        axis.step(*zip(*best_so_far, strict=True), where="post", label="best so far", color="black")
+    axis.set_xlabel("trial")
+    axis.set_ylabel("validation accuracy")
+    axis.legend()
+    figure.tight_layout()
+    return figure

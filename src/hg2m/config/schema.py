@@ -88,6 +88,8 @@ class OptimConfig(StrictModel):
     weight_decay: float = Field(0.0, ge=0)
     max_epochs: int = Field(200, gt=0)
     patience: int = Field(50, gt=0, description="Stop after this many epochs without a better val accuracy.")
+    early_stopping: bool = Field(True, description="Stop after `patience` epochs without a better validation "
+                                 "accuracy; off: run every epoch and keep the best (as the HG2M reference does).")
 
 
 class SamplingConfig(StrictModel):
@@ -226,6 +228,8 @@ class StudentConfig(StrictModel):
     lambda_ce: float = Field(0.0, ge=0, le=1, description="Weight of the hard-label CE term (HG2M's lambda).")
     temperature: float = Field(1.0, gt=0, description="KD temperature tau (1 in the HG2M reference).")
     reliable_nodes: bool = Field(True, description="HG2M+: distil reliable nodes only (off: every observed node).")
+    reliable_ratio: float | None = Field(None, gt=0, le=1, description="HG2M+'s p for this student (default: "
+                                         "evaluation.reliable_ratio).")
     gamma: float = Field(0.0, ge=0, description="HG2M+: weight of the reliable meta-path term (0 = off).")
     metapaths: list[str] | None = Field(None, description="HG2M+: meta-paths to use (default: all of the dataset's).")
     hire_beta: float = Field(1.0, ge=0, description="HIRE: weight of the relation-level term.")
@@ -246,6 +250,16 @@ class StudentInputsConfig(StrictModel):
     max_bag_ids: int = Field(32768, gt=0, description="The most columns of one relation's bag of neighbour ids: a "
                              "neighbour type with more nodes keeps columns for its most connected ones. Bounds the "
                              "student's first layer (hidden x columns weights) on large graphs.")
+
+
+class TuningConfig(StrictModel):
+    """Optuna search of each student's knobs on validation (hg2m.tuning), before it trains on every run."""
+
+    trials: int = Field(0, ge=0, description="Trials per student (0: no search, the configured values train).")
+    startup_trials: int = Field(4, ge=0, description="Trials that run to the end before any is pruned.")
+    warmup_epochs: int = Field(30, ge=0, description="Epochs a trial always runs before it may be pruned.")
+    max_epochs: int | None = Field(None, gt=0, description="Epoch cap of a trial (default: the student's).")
+    seed: int = Field(0, description="Seed of the search (its TPE sampler).")
 
 
 class EvaluationConfig(StrictModel):
@@ -325,6 +339,7 @@ class RunConfig(StrictModel):
     students: list[StudentConfig]
     metapath: MetaPathConfig = MetaPathConfig()
     student_inputs: StudentInputsConfig = StudentInputsConfig()
+    tuning: TuningConfig = TuningConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     device: Literal["auto", "cpu", "cuda"] = "auto"
     enable_cache: bool = True

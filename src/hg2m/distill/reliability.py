@@ -42,6 +42,11 @@ def reliable_mask(
     return mask
 
 
+def unlabelled_nodes(splits: dict[str, torch.Tensor], observed: torch.Tensor) -> torch.Tensor:
+    """HG2M+'s U for one run: the observed val and test nodes."""
+    return torch.cat([idx[observed[idx]] for idx in (splits["val"], splits["test"])])
+
+
 def split_roles(num_nodes: int, train_idx: torch.Tensor, unlabelled_idx: torch.Tensor) -> pd.Series:
     """(N,) string roles: train, unlabelled, or other (in neither set, e.g. hidden inductive nodes)."""
     role = np.full(num_nodes, ROLE_OTHER, dtype=object)
