@@ -17,18 +17,6 @@ import platform
 import statistics
 import time
 
-T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}  # Student's t
-
-
-def paired_interval(differences: list[float]) -> tuple[float, float]:
-    """Mean of the paired differences and the half-width of its 95% t-interval (0 for one seed)."""
-    mean = statistics.fmean(differences)
-    if len(differences) < 2:
-        return mean, 0.0
-    half = T_975.get(len(differences) - 1, 1.96) * statistics.stdev(differences) / len(differences) ** 0.5
-    return mean, half
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--teachers", nargs="+", default=None, help="default: all four")
@@ -44,7 +32,7 @@ def main() -> None:
     from hg2m.data.graph import build_graph_data
     from hg2m.data.raw import load_raw_dataset
     from hg2m.data.transforms import apply_transforms, fit_transforms
-    from hg2m.evaluate import markdown_table
+    from hg2m.evaluate import markdown_table, mean_interval
     from hg2m.teacher import train_teacher
 
     distill = CONFIG_DIR / "pipelines" / "distill.yaml"
@@ -68,7 +56,7 @@ def main() -> None:
                 trained = train_teacher(data, config.teachers[0], config.graph, seed, torch.device("cpu"),
                                         metapaths=config.dataset.metapaths)
                 scores[variant].append(100 * trained.metrics["test"]["accuracy"])
-        mean, half = paired_interval([b - a for a, b in zip(scores["shipped"], scores["with counts"], strict=True)])
+        mean, half = mean_interval([b - a for a, b in zip(scores["shipped"], scores["with counts"], strict=True)])
         rows.append({"teacher": name, **{f"{v} test acc": f"{statistics.fmean(s):.2f} ± {statistics.pstdev(s):.2f}"
                                          for v, s in scores.items()},
                      "difference (95% CI)": f"{mean:+.2f} ± {half:.2f}"})

@@ -3,6 +3,8 @@ import pytest
 
 from hg2m.evaluate import (
     classification_metrics,
+    mean_interval,
+    paired_difference,
     select_best,
     select_teacher,
     selection_reason,
@@ -92,3 +94,12 @@ def test_candidate_teachers_are_neither_students_nor_the_teacher():
     assert teacher_name(results) == "han"
     assert "of 2 students" in selection_reason(results, "transductive", "hg2m")
     assert teacher_warnings(results) == []
+
+
+def test_paired_difference_over_seeds_with_a_t_interval():
+    rows = [{"model": m, "method": m, "setting": "transductive", "seed": seed, "part": "test", "micro_f1": v}
+            for seed, (a, b) in enumerate([(0.80, 0.82), (0.70, 0.73), (0.90, 0.91)]) for m, v in (("mlp", a), ("hg2m", b))]
+    mean, half = paired_difference(pd.DataFrame(rows), "hg2m", "mlp", "transductive", "test")
+    # differences 0.02, 0.03, 0.01: mean 0.02, sample std 0.01, t(2) = 4.303 -> 4.303 * 0.01 / sqrt(3) = 0.024843
+    assert mean == pytest.approx(0.02) and half == pytest.approx(0.024843, rel=1e-4)
+    assert mean_interval([0.5]) == (0.5, 0.0)

@@ -83,6 +83,29 @@ def summary_table(results: pd.DataFrame) -> pd.DataFrame:
     return summary.reset_index()
 
 
+# two-sided 95% quantiles of Student's t by degrees of freedom (seeds - 1); beyond the table, the normal's
+T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
+         14: 2.145, 19: 2.093, 29: 2.045}
+
+
+def mean_interval(values: list[float]) -> tuple[float, float]:
+    """Mean and the half-width of its 95% t-interval (0 for a single value)."""
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2:
+        return float(values.mean()), 0.0
+    dof = len(values) - 1
+    t = T_975.get(dof) or next((T_975[d] for d in sorted(T_975, reverse=True) if d <= dof), 1.96)
+    return float(values.mean()), float(t * values.std(ddof=1) / np.sqrt(len(values)))
+
+
+def paired_difference(results: pd.DataFrame, model: str, baseline: str, setting: str, part: str,
+                      metric: str = SELECTION_METRIC) -> tuple[float, float]:
+    """Mean over seeds of `model` minus `baseline` (same seed, setting and part), with its 95% half-width."""
+    rows = results[(results["setting"] == setting) & (results["part"] == part)]
+    scores = rows.pivot_table(index="seed", columns="model", values=metric)
+    return mean_interval((scores[model] - scores[baseline]).dropna().tolist())
+
+
 def select_best(results: pd.DataFrame, setting: str) -> tuple[str, int]:
     """(student, seed): the student with the best mean val Micro-F1 in `setting`, and its best seed."""
     students = student_rows(results)
