@@ -6,8 +6,9 @@
 For each dataset, one distill run (default config: `teacher: auto`, every default student, both settings) in
 throw-away ZenML and MLflow stores. Prints, per dataset, the teacher chosen, and per student and setting its
 test Micro-F1 (transductive: test; inductive: held-out test, i.e. new nodes) as mean ± std over seeds, and
-its paired difference to `hg2m` and to `mlp` on the same seeds: mean and the half-width of a 95% t-interval.
-An interval that contains 0 means the seeds do not show a difference.
+its paired difference to `hg2m` and to `mlp` on the same seeds: mean and the half-width of a 95% t-interval
+(an interval that contains 0 means the seeds do not show a difference), and its mean inductive validation
+Micro-F1 on observed and on held-out validation nodes (students choose their epoch on the held-out ones).
 """
 
 from __future__ import annotations
@@ -67,6 +68,11 @@ def main() -> None:
                     if model != baseline and baseline in set(results["model"]):
                         mean, half = paired_difference(results, model, baseline, setting, part)
                         cells[f"{setting}: vs {baseline}"] = f"{100 * mean:+.2f} ± {100 * half:.2f}"
+            for part in ("val_observed", "val_held_out"):  # the two kinds of inductive validation
+                scores = results[(results["model"] == model) & (results["setting"] == "inductive")
+                                 & (results["part"] == part)]["micro_f1"]
+                if not scores.empty:
+                    cells[f"inductive {part}"] = f"{100 * scores.mean():.2f}"
             rows.append(cells)
         selection = outcome.teacher_selection
         chosen = selection.reason if selection else f"{outcome.teacher_name} (fixed)"
