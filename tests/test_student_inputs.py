@@ -17,7 +17,7 @@ from hg2m.data.snapshot import (
     node_table,
     with_hash,
 )
-from hg2m.models.mlp import MLP
+from hg2m.models.mlp import MLP, PreparedInputs, run_mlp
 from hg2m.student_inputs import (
     BagBlock,
     InputLayout,
@@ -270,3 +270,28 @@ def test_a_capped_bag_keeps_the_most_connected_neighbours_and_new_nodes_get_the_
     own = data.target_features().numpy()[nodes]
     derived = derive_inputs(layout, own, graph_edges(data, layout, nodes), data.features, num_rows=len(nodes))
     np.testing.assert_array_equal(dense_rows(derived), dense_rows(x)[nodes])
+
+
+def test_prepared_inputs_give_the_plain_forward_and_gradients():
+    """Dense columns split from sparse ones (the fast first layer) change nothing but the speed."""
+    torch.manual_seed(0)
+    n, dense_width, bag_width = 40, 6, 30
+    dense = torch.randn(n, dense_width)
+    bag = torch.zeros(n, bag_width)
+    bag[torch.arange(n), torch.randint(0, bag_width, (n,))] = 1.0
+    x = torch.cat([dense[:, :3], bag[:, :10], dense[:, 3:], bag[:, 10:]], dim=1).to_sparse()  # interleaved blocks
+    prepared = PreparedInputs.of(x)
+    assert isinstance(prepared, PreparedInputs) and prepared.dense_columns.tolist() == [0, 1, 2, 13, 14, 15]
+    assert prepared.shape == tuple(x.shape)
+    for layers in (2, 3):
+        model = MLP(x.shape[1], 3, hidden_dim=8, num_layers=layers, dropout=0.0)
+        plain, fast = model(x), run_mlp(model, prepared)
+        torch.testing.assert_close(fast, plain)
+        plain_grad = torch.autograd.grad(plain.square().sum(), model.body[0].weight)[0]
+        fast_grad = torch.autograd.grad(run_mlp(model, prepared).square().sum(), model.body[0].weight)[0]
+        torch.testing.assert_close(fast_grad, plain_grad)
+        rows = torch.tensor([5, 0, 7])
+        torch.testing.assert_close(run_mlp(model, prepared.rows(rows)), model(x.to_dense()[rows]))
+        torch.testing.assert_close(run_mlp(model, prepared, embed=True), model.embed(x))
+    assert PreparedInputs.of(bag.to_sparse()).is_sparse  # nothing dense: left as it is
+    assert not PreparedInputs.of(dense).is_sparse

@@ -25,7 +25,7 @@ from hg2m.distill.signals import TeacherSignals
 from hg2m.evaluate import split_metrics
 from hg2m.inductive import model_selection_nodes
 from hg2m.models.inputs import gather_rows
-from hg2m.models.mlp import MLP
+from hg2m.models.mlp import MLP, PreparedInputs, StudentInputs, run_mlp
 from hg2m.plan import StudentPlan
 from hg2m.train import EpochCallback, TrainedModel, fit, seed_everything
 
@@ -34,13 +34,23 @@ def build_student(config: StudentConfig, in_dim: int, num_classes: int) -> MLP:
     return MLP(in_dim, num_classes, config.hidden_dim, config.num_layers, config.dropout, config.norm)
 
 
+def prepared(inputs: torch.Tensor, config: StudentConfig) -> StudentInputs:
+    """The inputs as the student trains on them: dense columns split from sparse ones (PreparedInputs)."""
+    return PreparedInputs.of(inputs) if config.num_layers >= 2 else inputs
+
+
+def rows_of(inputs: StudentInputs, idx: torch.Tensor) -> StudentInputs:
+    return inputs.rows(idx) if isinstance(inputs, PreparedInputs) else gather_rows(inputs, idx)
+
+
 def predict_logits(model: MLP, inputs: torch.Tensor, batch_size: int = 65536) -> torch.Tensor:
     """Inference on the student's inputs alone (no graph), in batches: (N, D) dense or sparse -> (N, C) on the CPU."""
     model.eval()
     device = next(model.parameters()).device
+    inputs = PreparedInputs.of(inputs) if len(model.body) else inputs
     rows = torch.arange(inputs.shape[0])
     with torch.no_grad():
-        return torch.cat([model(gather_rows(inputs, rows[i : i + batch_size]).to(device)).cpu()
+        return torch.cat([run_mlp(model, rows_of(inputs, rows[i : i + batch_size]).to(device)).cpu()
                           for i in range(0, len(rows), batch_size)])
 
 
@@ -58,7 +68,7 @@ class RelationLoss:
         self.candidates = torch.nonzero(signals.observed).squeeze(1)
         self.generator = torch.Generator().manual_seed(seed)
 
-    def __call__(self, student: MLP, features: torch.Tensor) -> torch.Tensor:
+    def __call__(self, student: MLP, features: StudentInputs) -> torch.Tensor:
         size = min(self.config.hire_batch_size, len(self.candidates))
         batch = self.candidates[torch.randperm(len(self.candidates), generator=self.generator)[:size]]
         neighbours = sample_type_neighbours(self.signals.graph, self.data.target_type, batch, self.etypes,
@@ -67,7 +77,7 @@ class RelationLoss:
         student_nbrs = {t: self.encoders(t, ids, self.data.features) for t, ids in neighbours.items()}
         return relation_kd_loss(
             teacher[self.data.target_type][batch].to(self.device), {t: teacher[t][ids].to(self.device) for t, ids in neighbours.items()},
-            student.embed(gather_rows(features, batch)), student_nbrs, self.config.hire_tau,
+            run_mlp(student, rows_of(features, batch), embed=True), student_nbrs, self.config.hire_tau,
         )
 
 
@@ -80,7 +90,7 @@ def train_student(
     Returns the MLP alone (no encoders)."""
     config = plan.config
     seed_everything(seed)
-    features = inputs.to(device)
+    features = prepared(inputs, config).to(device)
     labels = data.labels.to(device)
     train_idx = data.splits["train"].to(device)
     val_idx = model_selection_nodes(data, signals.observed).to(device)
@@ -97,7 +107,7 @@ def train_student(
     soft_loss = soft_label_loss(signals, plan, labels, train_idx, observed_idx, device) if plan.soft_labels else None
 
     def loss_fn() -> torch.Tensor:
-        logits = student(features)
+        logits = run_mlp(student, features)
         if soft_loss is None:
             return F.cross_entropy(logits[train_idx], labels[train_idx])
         loss = soft_loss(logits)
@@ -106,7 +116,7 @@ def train_student(
         return loss
 
     def val_accuracy() -> float:
-        return float((student(gather_rows(features, val_idx)).argmax(-1) == labels[val_idx]).float().mean())
+        return float((run_mlp(student, rows_of(features, val_idx)).argmax(-1) == labels[val_idx]).float().mean())
 
     result = fit(trained, loss_fn, val_accuracy, config.optim, on_epoch)
     student.cpu()
