@@ -22,9 +22,10 @@ from pathlib import Path
 KINDS = {"own": "", "own+neighbours": "_nb"}
 
 
-def students(target_has_features: bool) -> list[dict]:
+def students(target_has_features: bool, max_epochs: int | None = None) -> list[dict]:
     kinds = KINDS if target_has_features else {"own+neighbours": KINDS["own+neighbours"]}
-    return [{"name": f"{method}{suffix}", "method": method, "inputs": kind}
+    cap = {"optim": {"max_epochs": max_epochs}} if max_epochs else {}
+    return [{"name": f"{method}{suffix}", "method": method, "inputs": kind, **cap}
             for kind, suffix in kinds.items() for method in ("mlp", "hg2m")]
 
 
@@ -34,6 +35,7 @@ def main() -> None:
     parser.add_argument("--snapshot", type=Path, default=None, help="a snapshot folder for the (single) dataset")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--student-epochs", type=int, default=None, help="cap every student's epochs (large graphs)")
     parser.add_argument("--batch-sizes", nargs="+", default=["1", "256", "all"], help="latency batch sizes")
     parser.add_argument("--repeats", type=int, default=10, help="timed batches per batch size")
     args = parser.parse_args()
@@ -58,7 +60,7 @@ def main() -> None:
         base = load_run_config(distill_yaml, dataset, snapshot=args.snapshot)
         facts = dataset_facts(base.dataset)
         overrides = {"device": args.device, "evaluation.seeds": args.seeds,
-                     "students": students(facts.has_features(facts.target_type))}
+                     "students": students(facts.has_features(facts.target_type), args.student_epochs)}
         config = load_run_config(distill_yaml, dataset, overrides, snapshot=args.snapshot)
         outcome = run_distill(config, f"sqlite:///{home / 'mlflow.db'}", home / "artifacts")
         summary = outcome.summary.set_index(["model", "setting", "part"])
