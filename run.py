@@ -15,9 +15,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
+import signal
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from hg2m.config import (
@@ -37,6 +40,7 @@ from hg2m.plan import plan_run
 PIPELINES = ("distill", "retrain")
 RETRAIN_LOCK = ".zenml_home/retrain.lock"
 DISTILL_CONFIG = CONFIG_DIR / "pipelines" / "distill.yaml"
+FAILURE_LOGS = "logs"  # full tracebacks of failed runs, inside the project (git-ignored)
 MLFLOW_URI_HELP = (f"MLflow tracking URI, e.g. http://127.0.0.1:5000 (default: the config's, else "
                    f"sqlite:///<project>/{MLFLOW_STORE}/mlflow.db)")
 
@@ -86,14 +90,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "config's: all four)")
     parser.add_argument("--config", type=Path, default=DISTILL_CONFIG,
                         help="pipeline config YAML (teacher, students, training, tracking)")
-    parser.add_argument("--epochs", type=int, default=None,
+    parser.add_argument("--epochs", type=positive_int, default=None,
                         help="maximum epochs for the teacher and every student (quick runs)")
-    parser.add_argument("--teacher-epochs", type=int, default=None, help="maximum epochs for the teacher")
-    parser.add_argument("--student-epochs", type=int, default=None, help="maximum epochs for every student")
-    parser.add_argument("--trials", type=int, default=None,
+    parser.add_argument("--teacher-epochs", type=positive_int, default=None, help="maximum epochs for the teacher")
+    parser.add_argument("--student-epochs", type=positive_int, default=None, help="maximum epochs for every student")
+    parser.add_argument("--trials", type=non_negative_int, default=None,
                         help="Optuna trials per student on validation before it trains on every seed (0: none; "
                         "default: the config's tuning.trials)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+    parser.add_argument("--seeds", type=non_negative_int, nargs="+", default=None,
                         help="seeds to train every model with; the table shows mean ± std over them "
                         "(default: the config's, 0 1 2)")
     parser.add_argument("--settings", nargs="+", choices=SETTINGS, default=None,
@@ -108,8 +112,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def overrides_from(args: argparse.Namespace) -> dict[str, object]:
     """Turn CLI flags into dotted-key config overrides (students.* applies to every student)."""
-    teacher_epochs = args.teacher_epochs or args.epochs
-    student_epochs = args.student_epochs or args.epochs
+    teacher_epochs = args.teacher_epochs if args.teacher_epochs is not None else args.epochs
+    student_epochs = args.student_epochs if args.student_epochs is not None else args.epochs
     candidates = {
         "teacher.optim.max_epochs": teacher_epochs,
         "students.*.optim.max_epochs": student_epochs,
@@ -234,6 +238,13 @@ def positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer of 0 or more, got {value}")
     return value
 
 
@@ -413,14 +424,40 @@ def main(argv: list[str] | None = None) -> int:
     tracking_uri = config.tracking.mlflow_tracking_uri or default_mlflow_uri()
     if tracking_uri.startswith("sqlite:"):
         (PROJECT_ROOT / MLFLOW_STORE).mkdir(exist_ok=True)
+    signal.signal(signal.SIGTERM, terminate)
     try:
         run_pipeline(args, config, tracking_uri)
-    except Exception as err:  # a failed step: say which and why, without a wall of traceback
-        print(f"\nerror: the {args.pipeline} pipeline failed: {type(err).__name__}: {err}", file=sys.stderr)
-        print("The failed step registered and promoted nothing. Step logs: .venv/bin/zenml pipeline runs list",
+    except KeyboardInterrupt:
+        print(f"\ninterrupted (Ctrl-C): the {args.pipeline} pipeline stopped; a re-run reuses the steps that finished",
               file=sys.stderr)
+        return 130
+    except Terminated:
+        print(f"\nterminated (SIGTERM): the {args.pipeline} pipeline stopped; a re-run reuses the steps that "
+              "finished", file=sys.stderr)
+        return 143
+    except Exception as err:  # a failed step: say which and why, without a wall of traceback
+        log = write_failure_log(err)
+        print(f"\nerror: the {args.pipeline} pipeline failed: {type(err).__name__}: {err}", file=sys.stderr)
+        print(f"The failed step registered and promoted nothing. Full traceback: {log}", file=sys.stderr)
         return 1
     return 0
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt (not an Exception: no handler eats it)."""
+
+
+def terminate(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def write_failure_log(err: BaseException) -> Path:
+    """The full traceback of a failed run, in logs/ (git-ignored); returns the file's path."""
+    folder = PROJECT_ROOT / FAILURE_LOGS
+    folder.mkdir(exist_ok=True)
+    path = folder / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    path.write_text("".join(traceback.format_exception(err)))
+    return path.relative_to(PROJECT_ROOT) if path.is_relative_to(PROJECT_ROOT) else path
 
 
 if __name__ == "__main__":

@@ -127,3 +127,50 @@ def test_run_py_checks_its_flags_and_prints_a_crontab_line(tmp_path, capsys):
     assert run.main(argv) == 0
     line = capsys.readouterr().out.splitlines()[-1]
     assert line.startswith("15 3 * * 1 cd ") and f"--snapshot-dir {tmp_path}" in line and "--cron" not in line
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--seeds", "-1"], "--seeds: expected an integer of 0 or more, got -1"),
+    (["--epochs", "0"], "--epochs: expected a positive integer, got 0"),
+    (["--teacher-epochs", "0"], "--teacher-epochs: expected a positive integer, got 0"),
+    (["--trials", "-2"], "--trials: expected an integer of 0 or more, got -2"),
+])
+def test_bad_flag_values_are_one_line_naming_the_flag(flags, message, capsys):
+    import run
+
+    with pytest.raises(SystemExit) as exit_info:
+        run.main(["--dataset", "dblp", *flags])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_cuda_without_a_gpu_is_refused_before_training(capsys, monkeypatch):
+    import run
+
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    assert run.main(["--dataset", "dblp", "--device", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "device 'cuda' (--device" in err
+
+
+@pytest.mark.parametrize(("raised", "code", "said"), [
+    (KeyboardInterrupt(), 130, "interrupted (Ctrl-C)"), (None, 143, "terminated (SIGTERM)"),
+    (RuntimeError("step x broke"), 1, "error: the distill pipeline failed: RuntimeError: step x broke"),
+])
+def test_interrupts_and_failures_end_in_one_line_and_an_exit_code(raised, code, said, capsys, monkeypatch, tmp_path):
+    import run
+
+    def fail(*_):
+        if raised is None:
+            run.terminate(15, None)  # what the SIGTERM handler does
+        raise raised
+
+    monkeypatch.setattr(run, "run_pipeline", fail)
+    monkeypatch.setattr(run, "PROJECT_ROOT", tmp_path)
+    assert run.main(["--dataset", "dblp", "--teacher", "rgcn"]) == code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert said in err[0]
+    if code == 1:  # the traceback goes to a log file the second line names
+        log = tmp_path / err[1].split("Full traceback: ")[1]
+        assert "step x broke" in log.read_text() and "Traceback" in log.read_text()
+    else:
+        assert len(err) == 1

@@ -19,6 +19,7 @@ split, own-features inputs on a featureless target) is a PlanError, one line, be
 
 from __future__ import annotations
 
+import torch
 from pydantic import BaseModel, ConfigDict
 
 from hg2m.config import (
@@ -160,6 +161,9 @@ class DistillPlan(Frozen):
 def plan_run(config: RunConfig) -> tuple[RunConfig, DistillPlan]:
     """The config as it will run (with meta-paths derived from the graph's schema when none are configured) and
     its plan, checked against the dataset's facts (read from the snapshot or the raw files)."""
+    if config.device == "cuda" and not torch.cuda.is_available():
+        raise PlanError("device 'cuda' (--device, or `device` in the config) was asked for, but torch sees no CUDA "
+                        "device on this machine: use --device cpu or auto")
     facts = dataset_facts(config.dataset)
     dataset = config.dataset
     if not dataset.metapaths:

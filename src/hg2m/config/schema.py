@@ -266,7 +266,7 @@ class EvaluationConfig(StrictModel):
     """Settings and seeds (GLNN protocol): every model is trained and scored per setting and seed."""
 
     settings: list[Setting] = list(SETTINGS)
-    seeds: list[int] = Field([0, 1, 2], min_length=1)
+    seeds: list[Annotated[int, Field(ge=0)]] = Field([0, 1, 2], min_length=1)
     inductive_fraction: float = Field(0.2, gt=0, lt=1, description="Share of test nodes held out (inductive).")
     reliable_ratio: float = Field(0.9, gt=0, le=1, description="HG2M+'s p: share of unlabelled nodes kept.")
 
