@@ -4,6 +4,7 @@
     plan.runs                 (setting, seed) pairs; each trains one teacher and one model per student
     plan.teacher_selection_run  with `teacher: auto`, the run on which every candidate teacher is trained and
                               the best on validation chosen (the registration setting's first seed)
+    plan.tuning_run           with tuning on, the run (the same one) whose validation scores the students' trials
     plan.students             per student: its inputs (own features, or with one-hop neighbour inputs), and
                               does it read soft labels, reliable nodes, meta-path pairs (and which
                               meta-paths), teacher embeddings?
@@ -129,7 +130,9 @@ class DistillPlan(Frozen):
         """The plan, checked against what is known of the graph before training (its schema and split sizes)."""
         dataset = config.dataset
         check_splits(facts)
-        for name, why in teacher_obstacles(config, facts).items():
+        obstacles = teacher_obstacles(config, facts)
+        if obstacles:  # plan_run has left them out already under `teacher: auto`
+            name, why = next(iter(obstacles.items()))
             raise PlanError(f"teacher {name!r} {why}: choose another --teacher"
                             + (" or --teacher-candidates" if config.selects_teacher else ""))
         teachers_need_metapaths = any(t.needs_metapaths for t in config.teachers)
