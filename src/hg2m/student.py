@@ -34,9 +34,10 @@ def build_student(config: StudentConfig, in_dim: int, num_classes: int) -> MLP:
     return MLP(in_dim, num_classes, config.hidden_dim, config.num_layers, config.dropout, config.norm)
 
 
-def prepared(inputs: torch.Tensor, config: StudentConfig) -> StudentInputs:
-    """The inputs as the student trains on them: dense columns split from sparse ones (PreparedInputs)."""
-    return PreparedInputs.of(inputs) if config.num_layers >= 2 else inputs
+def prepared(inputs: torch.Tensor, model: MLP) -> StudentInputs:
+    """The inputs as `model` trains and predicts on them: dense columns split from sparse ones (PreparedInputs);
+    plain for a one-layer MLP, which has no hidden layer for HIRE to embed with."""
+    return PreparedInputs.of(inputs) if len(model.body) else inputs
 
 
 def rows_of(inputs: StudentInputs, idx: torch.Tensor) -> StudentInputs:
@@ -47,7 +48,7 @@ def predict_logits(model: MLP, inputs: torch.Tensor, batch_size: int = 65536) ->
     """Inference on the student's inputs alone (no graph), in batches: (N, D) dense or sparse -> (N, C) on the CPU."""
     model.eval()
     device = next(model.parameters()).device
-    inputs = PreparedInputs.of(inputs) if len(model.body) else inputs
+    inputs = prepared(inputs, model)
     rows = torch.arange(inputs.shape[0])
     with torch.no_grad():
         return torch.cat([run_mlp(model, rows_of(inputs, rows[i : i + batch_size]).to(device)).cpu()
@@ -90,12 +91,12 @@ def train_student(
     Returns the MLP alone (no encoders)."""
     config = plan.config
     seed_everything(seed)
-    features = prepared(inputs, config).to(device)
+    student = build_student(config, inputs.shape[1], data.num_classes).to(device)
+    features = prepared(inputs, student).to(device)
     labels = data.labels.to(device)
     train_idx = data.splits["train"].to(device)
     val_idx = model_selection_nodes(data, signals.observed).to(device)
     observed_idx = torch.nonzero(signals.observed).squeeze(1).to(device)
-    student = build_student(config, features.shape[1], data.num_classes).to(device)
     trained: nn.Module = student
     relation = None
     if plan.embeddings:
