@@ -23,14 +23,17 @@ def test_gate_promotes_only_above_the_margin():
 def test_newest_snapshot_goes_by_name_and_checks_the_hash(tiny_snapshot, tmp_path):
     for name in ("2026-01", "2026-03", "2026-02"):
         write_snapshot(tiny_snapshot, tmp_path / name)
-    (tmp_path / "notes").mkdir()  # no manifest: not a snapshot
+    (tmp_path / ".2026-04-being-written").mkdir()  # hidden: not looked at
     folder, content_hash = newest_snapshot(tmp_path)
     assert folder.name == "2026-03" and content_hash == tiny_snapshot.manifest.content_hash
     (tmp_path / "2026-03" / "edges" / "paper_venue.parquet").write_bytes(b"junk")
     with pytest.raises(ValueError, match="paper_venue.parquet"):
         newest_snapshot(tmp_path)
+    (tmp_path / "2026-04").mkdir()  # newest, without a manifest: an error, not a fall-back to 2026-03
+    with pytest.raises(FileNotFoundError, match="2026-04: the newest folder .* has no manifest.json"):
+        newest_snapshot(tmp_path)
     with pytest.raises(FileNotFoundError, match="no snapshot folders"):
-        newest_snapshot(tmp_path / "notes")
+        newest_snapshot(tmp_path / ".2026-04-being-written")
 
 
 def test_lock_refuses_a_second_holder(tmp_path):

@@ -70,20 +70,26 @@ def run_gate(client: MlflowClient, registration: Registration, data: HeteroGraph
 
 
 def snapshot_folders(snapshot_dir: Path) -> list[Path]:
-    """The snapshot folders (with a manifest) directly under `snapshot_dir`, oldest first by name."""
+    """The folders directly under `snapshot_dir` (hidden ones aside), oldest first by name."""
     if not snapshot_dir.is_dir():
         raise FileNotFoundError(f"snapshot directory not found: {snapshot_dir}")
-    return sorted(p for p in snapshot_dir.iterdir() if (p / MANIFEST_FILE).is_file())
+    return sorted(p for p in snapshot_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def newest_snapshot(snapshot_dir: Path) -> tuple[Path, str]:
     """The newest snapshot folder (names give the order: name snapshots by date or number) and its content
-    hash, computed from its tables and checked against its manifest: a newest folder that is unreadable or
-    was changed after it was written is an error, never a reason to fall back to an older one."""
+    hash, computed from its tables and checked against its manifest: a newest folder without a manifest, or
+    unreadable, or changed after it was written, is an error, never a reason to fall back to an older one."""
     folders = snapshot_folders(snapshot_dir)
     if not folders:
-        raise FileNotFoundError(f"no snapshot folders (with {MANIFEST_FILE}) in {snapshot_dir}")
-    return folders[-1], verified_content_hash(folders[-1])
+        raise FileNotFoundError(f"no snapshot folders in {snapshot_dir}")
+    newest = folders[-1]
+    if not (newest / MANIFEST_FILE).is_file():
+        raise FileNotFoundError(f"{newest}: the newest folder in {snapshot_dir} has no {MANIFEST_FILE} (a snapshot "
+                                "writes it last: still being copied, or broken); not falling back to an older one. "
+                                "Write snapshots elsewhere and move them in when complete, or start their names "
+                                "with '.' while they are written")
+    return newest, verified_content_hash(newest)
 
 
 @contextmanager
