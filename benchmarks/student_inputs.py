@@ -71,6 +71,9 @@ def main() -> None:
                 row = summary.loc[(model, setting, part)]
                 cells[f"{setting} {part}"] = f"{100 * row.micro_f1_mean:.2f} ± {100 * row.micro_f1_std:.2f}"
             rows.append(cells)
+        print(f"\n{dataset}: steps (wall seconds, peak RSS MiB):\n", flush=True)
+        print(markdown_table(outcome.step_table().fillna("-"), digits=1), flush=True)
+        print(markdown_table(pd.DataFrame([r for r in rows if r["dataset"] == dataset])), flush=True)
         latencies += inference_cost(outcome, dataset, [parse_batch_size(b) for b in args.batch_sizes], args.repeats,
                                     resolve_device(args.device))
     print(f"\nTest Micro-F1 in %, mean ± std over seeds {args.seeds}; *_nb = own+neighbours inputs. "
@@ -85,6 +88,7 @@ def inference_cost(outcome, dataset: str, batch_sizes: list, repeats: int, devic
     """Median latency of the teacher and of each student on its own inputs, per batch size."""
     from hg2m.benchmark import BenchmarkSetup, benchmark_inference
     from hg2m.plan import Run
+    from hg2m.resources import peak_rss_mb
 
     run = Run(setting="transductive", seed=outcome.config.evaluation.seeds[0])
     graph, teacher = outcome.graph(), outcome.teacher_model(run)
@@ -98,6 +102,7 @@ def inference_cost(outcome, dataset: str, batch_sizes: list, repeats: int, devic
             rows.append({"dataset": dataset, "student": student.name, "inputs": layout.kind,
                          "batch": row.batch_size, "student_ms": row.student_ms,
                          f"teacher ({outcome.teacher_name}) ms": row.teacher_ms, "speedup": row.speedup})
+        print(f"latency of {student.name} measured; peak RSS so far {peak_rss_mb():.0f} MiB", flush=True)
     return rows
 
 

@@ -39,14 +39,20 @@ def decide(challenger_score: float, champion_score: float | None, margin: float,
     return promote, f"challenger {verdict} champion by more than {margin:+.4f} (difference {gain:+.4f})"
 
 
+GATE_BATCH_VALUES = 2**26  # 256 MiB of float32 rows per batch
+
+
 def test_micro_f1(model_uri: str, data: HeteroGraphData, model_graph: HeteroGraphData) -> float:
     """Micro-F1 of a registered student on the snapshot's test split, fed as it is served: raw own features and,
     for a student with neighbour inputs, those derived from each test node's edges (hg2m.registry.served_inputs)."""
-    test = data.splits["test"]
-    rows = served_inputs(registered_layout(model_uri, data), data, model_graph, test)
+    test, layout = data.splits["test"], registered_layout(model_uri, data)
     module = load_student_module(model_uri)
+    # the served model takes dense rows: with neighbour-id bags a row is tens of thousands of columns wide, so
+    # the test nodes go in batches that keep one batch's rows to about GATE_BATCH_VALUES numbers
+    batch = max(1, GATE_BATCH_VALUES // max(layout.width, 1))
     with torch.no_grad():
-        logits = module(rows)
+        logits = torch.cat([module(served_inputs(layout, data, model_graph, test[i : i + batch]))
+                            for i in range(0, len(test), batch)])
     return score_logits(logits, data.labels[test], torch.arange(len(test)), data.num_classes)["micro_f1"]
 
 
