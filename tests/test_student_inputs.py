@@ -285,8 +285,10 @@ def test_prepared_inputs_give_the_plain_forward_and_gradients():
     assert prepared.shape == tuple(x.shape)
     for layers in (2, 3):
         model = MLP(x.shape[1], 3, hidden_dim=8, num_layers=layers, dropout=0.0)
-        plain, fast = model(x), run_mlp(model, prepared)
+        plain, fast = model(x.to_dense()), run_mlp(model, prepared)
         torch.testing.assert_close(fast, plain)
+        torch.testing.assert_close(model(x), plain)  # a sparse input is split on the fly the same way
+        torch.testing.assert_close(torch.jit.script(model)(x), plain)  # and so is a served (TorchScript) student's
         plain_grad = torch.autograd.grad(plain.square().sum(), model.body[0].weight)[0]
         fast_grad = torch.autograd.grad(run_mlp(model, prepared).square().sum(), model.body[0].weight)[0]
         torch.testing.assert_close(fast_grad, plain_grad)

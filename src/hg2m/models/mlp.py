@@ -27,8 +27,49 @@ class InputLinear(SparseAwareLinear):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.is_sparse:
-            return torch.sparse.mm(x, self.weight.t()) + self.bias
+            split = split_columns(x)
+            if split is None:
+                return torch.sparse.mm(x, self.weight.t()) + self.bias
+            dense_columns, dense, sparse_columns, sparse = split
+            return split_linear(dense_columns, dense, sparse_columns, sparse, self.weight, self.bias)
         return F.linear(x, self.weight, self.bias)
+
+
+DENSE_COLUMN_SHARE = 0.5  # a column with non-zeros in at least this share of the rows goes in the dense product
+
+
+def split_columns(
+    x: torch.Tensor, min_density: float = DENSE_COLUMN_SHARE,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    """Sparse COO (N, D) -> (dense column ids, (N, Dd) dense rows, sparse column ids, (N, Ds) sparse COO), or None
+    when no column is mostly non-zero. TorchScript-able: the served student splits its requests too."""
+    x = x.coalesce()
+    indices, values = x.indices(), x.values()
+    rows, cols = indices[0], indices[1]
+    num_rows, num_cols = x.shape[0], x.shape[1]
+    is_dense = torch.bincount(cols, minlength=num_cols) >= min_density * max(num_rows, 1)
+    if not bool(is_dense.any()):
+        return None
+    dense_columns = torch.nonzero(is_dense).squeeze(1)
+    sparse_columns = torch.nonzero(~is_dense).squeeze(1)
+    position = torch.cumsum(is_dense.long(), 0) - 1  # a dense column's position in `dense`
+    sparse_position = torch.cumsum((~is_dense).long(), 0) - 1
+    in_dense = is_dense[cols]
+    dense = torch.zeros(num_rows, dense_columns.shape[0], dtype=x.dtype, device=x.device)
+    dense.index_put_((rows[in_dense], position[cols[in_dense]]), values[in_dense])
+    in_sparse = ~in_dense
+    sparse = torch.sparse_coo_tensor(torch.stack([rows[in_sparse], sparse_position[cols[in_sparse]]]),
+                                     values[in_sparse], [num_rows, sparse_columns.shape[0]]).coalesce()
+    return dense_columns, dense, sparse_columns, sparse
+
+
+def split_linear(dense_columns: torch.Tensor, dense: torch.Tensor, sparse_columns: torch.Tensor, sparse: torch.Tensor,
+                 weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """x @ weight.T + bias for x split by split_columns: a dense product plus a sparse one."""
+    out = dense @ weight[:, dense_columns].t()
+    if sparse_columns.shape[0] > 0:
+        out = out + torch.sparse.mm(sparse, weight[:, sparse_columns].t())
+    return out + bias
 
 
 class MLP(nn.Module):
@@ -65,10 +106,11 @@ class MLP(nn.Module):
 
 @dataclass
 class PreparedInputs:
-    """Student inputs split once, for training and batch prediction: the columns that are mostly non-zero (own
-    features and neighbour means when they are dense) as a dense matrix, the rest (bags of neighbour ids, sparse
-    bag-of-words) as sparse COO. The first layer is then a dense matrix product plus a sparse one; in one sparse
-    product, dense columns cost several times more (every value an index lookup). Same result as the plain
+    """Student inputs split once (split_columns), for training and batch prediction: the columns that are mostly
+    non-zero (own features and neighbour means when they are dense) as a dense matrix, the rest (bags of neighbour
+    ids, sparse bag-of-words) as sparse COO. The first layer is then a dense matrix product plus a sparse one; in
+    one sparse product, dense columns cost several times more (every value an index lookup). InputLinear splits
+    a sparse input the same way on every call; preparing once saves that in training. Same result as the plain
     forward (a test checks the outputs and the gradients)."""
 
     dense_columns: torch.Tensor  # (Dd,) int64 column ids of `dense`
@@ -77,27 +119,11 @@ class PreparedInputs:
     sparse: torch.Tensor  # (N, Ds) sparse COO
 
     @classmethod
-    def of(cls, x: torch.Tensor, min_density: float = 0.5) -> "PreparedInputs | torch.Tensor":
-        """Split a sparse COO input whose columns with at least `min_density` non-zeros become dense; a dense
-        input, or a sparse one without such columns, is returned as it is."""
-        if not x.is_sparse:
-            return x
-        x = x.coalesce()
-        rows, cols = x.indices()
-        counts = torch.bincount(cols, minlength=x.shape[1])
-        is_dense = counts >= min_density * max(x.shape[0], 1)
-        if not is_dense.any():
-            return x
-        position = torch.cumsum(is_dense, 0) - 1  # a dense column's position in `dense`
-        sparse_position = torch.cumsum(~is_dense, 0) - 1
-        dense_columns, sparse_columns = torch.nonzero(is_dense).squeeze(1), torch.nonzero(~is_dense).squeeze(1)
-        in_dense = is_dense[cols]
-        dense = torch.zeros(x.shape[0], len(dense_columns), dtype=x.dtype, device=x.device)
-        dense[rows[in_dense], position[cols[in_dense]]] = x.values()[in_dense]
-        sparse = torch.sparse_coo_tensor(
-            torch.stack([rows[~in_dense], sparse_position[cols[~in_dense]]]), x.values()[~in_dense],
-            (x.shape[0], len(sparse_columns)), is_coalesced=True)
-        return cls(dense_columns, dense, sparse_columns, sparse)
+    def of(cls, x: torch.Tensor) -> "PreparedInputs | torch.Tensor":
+        """Split a sparse COO input (split_columns); a dense input, or a sparse one without mostly non-zero
+        columns, is returned as it is."""
+        split = split_columns(x) if x.is_sparse else None
+        return x if split is None else cls(*split)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -114,10 +140,8 @@ class PreparedInputs:
 
     def linear(self, layer: nn.Linear) -> torch.Tensor:
         """layer(x) for the x these rows came from."""
-        out = self.dense @ layer.weight[:, self.dense_columns].t()
-        if len(self.sparse_columns):
-            out = out + torch.sparse.mm(self.sparse, layer.weight[:, self.sparse_columns].t())
-        return out + layer.bias
+        return split_linear(self.dense_columns, self.dense, self.sparse_columns, self.sparse, layer.weight,
+                            layer.bias)
 
 
 StudentInputs = torch.Tensor | PreparedInputs
