@@ -30,8 +30,8 @@ class InputLinear(SparseAwareLinear):
             split = split_columns(x)
             if split is None:
                 return torch.sparse.mm(x, self.weight.t()) + self.bias
-            dense_columns, dense, sparse_columns, sparse = split
-            return split_linear(dense_columns, dense, sparse_columns, sparse, self.weight, self.bias)
+            dense_columns, dense, sparse = split
+            return split_linear(dense_columns, dense, sparse, self.weight, self.bias)
         return F.linear(x, self.weight, self.bias)
 
 
@@ -40,36 +40,32 @@ DENSE_COLUMN_SHARE = 0.5  # a column with non-zeros in at least this share of th
 
 def split_columns(
     x: torch.Tensor, min_density: float = DENSE_COLUMN_SHARE,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None:
-    """Sparse COO (N, D) -> (dense column ids, (N, Dd) dense rows, sparse column ids, (N, Ds) sparse COO), or None
-    when no column is mostly non-zero. TorchScript-able: the served student splits its requests too."""
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    """Sparse COO (N, D) -> (dense column ids (Dd,), their (N, Dd) values as dense rows, the rest as sparse COO
+    (N, D) with those columns left out), or None when no column is mostly non-zero. TorchScript-able: the served
+    student splits its requests too. Costs O(non-zeros + D), and no copy of the layer's weights."""
     x = x.coalesce()
     indices, values = x.indices(), x.values()
     rows, cols = indices[0], indices[1]
-    num_rows, num_cols = x.shape[0], x.shape[1]
-    is_dense = torch.bincount(cols, minlength=num_cols) >= min_density * max(num_rows, 1)
+    num_rows = x.shape[0]
+    is_dense = torch.bincount(cols, minlength=x.shape[1]) >= min_density * max(num_rows, 1)
     if not bool(is_dense.any()):
         return None
     dense_columns = torch.nonzero(is_dense).squeeze(1)
-    sparse_columns = torch.nonzero(~is_dense).squeeze(1)
     position = torch.cumsum(is_dense.long(), 0) - 1  # a dense column's position in `dense`
-    sparse_position = torch.cumsum((~is_dense).long(), 0) - 1
     in_dense = is_dense[cols]
     dense = torch.zeros(num_rows, dense_columns.shape[0], dtype=x.dtype, device=x.device)
     dense.index_put_((rows[in_dense], position[cols[in_dense]]), values[in_dense])
     in_sparse = ~in_dense
-    sparse = torch.sparse_coo_tensor(torch.stack([rows[in_sparse], sparse_position[cols[in_sparse]]]),
-                                     values[in_sparse], [num_rows, sparse_columns.shape[0]]).coalesce()
-    return dense_columns, dense, sparse_columns, sparse
+    # a subset of coalesced entries, in the same order: still coalesced
+    sparse = torch.sparse_coo_tensor(indices[:, in_sparse], values[in_sparse], x.shape, is_coalesced=True)
+    return dense_columns, dense, sparse
 
 
-def split_linear(dense_columns: torch.Tensor, dense: torch.Tensor, sparse_columns: torch.Tensor, sparse: torch.Tensor,
-                 weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+def split_linear(dense_columns: torch.Tensor, dense: torch.Tensor, sparse: torch.Tensor, weight: torch.Tensor,
+                 bias: torch.Tensor) -> torch.Tensor:
     """x @ weight.T + bias for x split by split_columns: a dense product plus a sparse one."""
-    out = dense @ weight[:, dense_columns].t()
-    if sparse_columns.shape[0] > 0:
-        out = out + torch.sparse.mm(sparse, weight[:, sparse_columns].t())
-    return out + bias
+    return dense @ weight[:, dense_columns].t() + torch.sparse.mm(sparse, weight.t()) + bias
 
 
 class MLP(nn.Module):
@@ -115,8 +111,7 @@ class PreparedInputs:
 
     dense_columns: torch.Tensor  # (Dd,) int64 column ids of `dense`
     dense: torch.Tensor  # (N, Dd)
-    sparse_columns: torch.Tensor  # (Ds,) int64 column ids of `sparse`
-    sparse: torch.Tensor  # (N, Ds) sparse COO
+    sparse: torch.Tensor  # (N, D) sparse COO, without the dense columns
 
     @classmethod
     def of(cls, x: torch.Tensor) -> "PreparedInputs | torch.Tensor":
@@ -127,21 +122,18 @@ class PreparedInputs:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.dense.shape[0], len(self.dense_columns) + len(self.sparse_columns)
+        return tuple(self.sparse.shape)
 
     def rows(self, idx: torch.Tensor) -> "PreparedInputs":
         idx = idx.to(self.dense.device)
-        return PreparedInputs(self.dense_columns, self.dense[idx], self.sparse_columns,
-                              self.sparse.index_select(0, idx).coalesce())
+        return PreparedInputs(self.dense_columns, self.dense[idx], self.sparse.index_select(0, idx).coalesce())
 
     def to(self, device: torch.device) -> "PreparedInputs":
-        return PreparedInputs(self.dense_columns.to(device), self.dense.to(device), self.sparse_columns.to(device),
-                              self.sparse.to(device))
+        return PreparedInputs(self.dense_columns.to(device), self.dense.to(device), self.sparse.to(device))
 
     def linear(self, layer: nn.Linear) -> torch.Tensor:
         """layer(x) for the x these rows came from."""
-        return split_linear(self.dense_columns, self.dense, self.sparse_columns, self.sparse, layer.weight,
-                            layer.bias)
+        return split_linear(self.dense_columns, self.dense, self.sparse, layer.weight, layer.bias)
 
 
 StudentInputs = torch.Tensor | PreparedInputs
