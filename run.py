@@ -265,6 +265,8 @@ def predict_main(argv: list[str]) -> int:
     configure_environment()
     started = time.perf_counter()
     try:
+        if args.output.resolve() == args.input.resolve():
+            raise ConfigError(f"--output {args.output} is the --input file: predictions would overwrite it")
         model_uri, tracking_uri = predict_target(args)
         import mlflow  # after the environment is set
 

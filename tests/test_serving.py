@@ -205,6 +205,8 @@ def test_run_py_predict(model_uri, mlflow_uri, features, tmp_path, capsys):
     assert capsys.readouterr().err.startswith(f"error: cannot load model models:/{MODEL}@no-such-alias")
     assert run.main(["predict", "--model", model_uri, *flags[:3], str(tmp_path / "none.parquet"), *flags[4:]]) == 2
     assert "none.parquet: file not found" in capsys.readouterr().err
+    assert run.main(["predict", "--model", model_uri, *flags[:5], str(source)]) == 2  # --output = --input
+    assert "is the --input file" in capsys.readouterr().err and pq.read_table(source).num_rows == NODES
 
 
 def free_port() -> int:
