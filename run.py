@@ -264,14 +264,14 @@ def predict_main(argv: list[str]) -> int:
     args = parse_predict_args(argv)
     configure_environment()
     started = time.perf_counter()
+    import mlflow  # after the environment is set
+
+    from hg2m.serving import PredictError, predict_parquet
+
     try:
         if args.output.resolve() == args.input.resolve():
             raise ConfigError(f"--output {args.output} is the --input file: predictions would overwrite it")
         model_uri, tracking_uri = predict_target(args)
-        import mlflow  # after the environment is set
-
-        from hg2m.serving import PredictError, predict_parquet
-
         mlflow.set_tracking_uri(tracking_uri)
         rows = predict_parquet(model_uri, args.input, args.output, args.batch_size)
     except (ConfigError, PredictError) as err:
