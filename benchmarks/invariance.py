@@ -17,6 +17,7 @@ import platform
 import statistics
 import time
 
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--teachers", nargs="+", default=None, help="default: all four")

@@ -39,9 +39,9 @@ from hg2m.config.schema import (
     StudentMethod,
     SyntheticGraphConfig,
     TeacherBaseConfig,
-    TuningConfig,
     TeacherConfig,
     TrackingConfig,
+    TuningConfig,
     teacher_config,
 )
 
