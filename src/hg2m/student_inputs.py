@@ -35,6 +35,7 @@ nonzeros to it), else dense.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import cached_property
 from typing import get_args
 
 import numpy as np
@@ -82,11 +83,15 @@ class BagBlock(BaseModel):
     def width(self) -> int:
         return self.num_nodes if self.kept_ids is None else len(self.kept_ids)
 
+    @cached_property
+    def kept_array(self) -> np.ndarray:
+        return np.asarray(self.kept_ids, dtype=np.int64)
+
     def columns(self, ids: np.ndarray) -> np.ndarray:
         """Each neighbour id's column in the bag, or -1 for a neighbour without one."""
         if self.kept_ids is None:
             return ids
-        kept = np.asarray(self.kept_ids, dtype=np.int64)
+        kept = self.kept_array  # built once per layout, not per request
         at = np.minimum(np.searchsorted(kept, ids), max(len(kept) - 1, 0))
         return np.where((len(kept) > 0) & (kept[at] == ids), at, -1)
 

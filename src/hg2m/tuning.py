@@ -12,7 +12,6 @@ temperature of the plain MLP) is not searched.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 import optuna
@@ -67,7 +66,6 @@ def tuned_plan(plan: StudentPlan, values: dict[str, object], max_epochs: int | N
 
 def tune_student(
     plan: StudentPlan, tuning: TuningConfig, train: Callable[[StudentPlan, EpochCallback], float],
-    on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
 ) -> optuna.Study:
     """Run `tuning.trials` trials; each trains `tuned_plan(plan, values)` through `train(plan, on_epoch)`, which
     returns the best validation accuracy and must call `on_epoch(epoch, record)` with `best_val_accuracy`."""
@@ -88,7 +86,7 @@ def tune_student(
         sampler=optuna.samplers.TPESampler(seed=tuning.seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=tuning.startup_trials, n_warmup_steps=tuning.warmup_epochs),
     )
-    study.optimize(objective, n_trials=tuning.trials, callbacks=[on_trial] if on_trial else None)
+    study.optimize(objective, n_trials=tuning.trials)
     return study
 
 
@@ -101,7 +99,3 @@ def study_summary(study: optuna.Study) -> dict:
     if len(completed) >= 2 and len({t.value for t in completed}) > 1:
         summary["importance"] = optuna.importance.get_param_importances(study)
     return summary
-
-
-def summary_json(study: optuna.Study) -> str:
-    return json.dumps(study_summary(study), indent=2, default=str)

@@ -38,23 +38,22 @@ def evaluate(
     the candidate teachers (aligned `candidate_runs` and `candidate_reports`) get rows of their own."""
     link_runs()
     by_kind = {inputs.layout.kind: inputs for inputs in student_inputs}
-    by_key = {split.run.key: split for split in splits}
+    parts = {split.run.key: evaluation_parts(graph, split) for split in splits}
     rows = []
 
-    def scores(logits, split):
-        parts = evaluation_parts(graph, split)
-        return score_parts(logits, graph.labels, parts, graph.num_classes, held_out_fraction)
+    def scores(logits, run):
+        return score_parts(logits, graph.labels, parts[run.key], graph.num_classes, held_out_fraction)
 
     for split, teacher_run, teacher_report in zip(splits, teacher_runs, teacher_reports, strict=True):
         run = split.run
-        rows += result_rows(teacher_report.model, TEACHER, run.setting, run.seed, scores(teacher_run.logits, split))
+        rows += result_rows(teacher_report.model, TEACHER, run.setting, run.seed, scores(teacher_run.logits, run))
         for models, report in zip(student_models, student_reports, strict=True):
             logits = predict_logits(models[run.key], by_kind[report.inputs].for_split(graph, split))
-            rows += result_rows(report.name, report.method, run.setting, run.seed, scores(logits, split))
+            rows += result_rows(report.name, report.method, run.setting, run.seed, scores(logits, run))
     for candidate_run, report in zip(candidate_runs, candidate_reports, strict=True):
         run = report.run
         rows += result_rows(candidate_model(report.model), TEACHER_CANDIDATE, run.setting, run.seed,
-                            scores(candidate_run.logits, by_key[run.key]))
+                            scores(candidate_run.logits, run))
     results = pd.DataFrame(rows)
     summary = summary_table(results)
     log_tables(results, summary)

@@ -22,7 +22,7 @@ from hg2m.progress import EpochProgress
 from hg2m.student import train_student
 from hg2m.tracking import flatten, log_history, log_split_metrics
 from hg2m.train import EpochCallback, TrainedModel, resolve_device
-from hg2m.tuning import study_summary, summary_json, tune_student, tuned_plan
+from hg2m.tuning import study_summary, tune_student, tuned_plan
 from steps.tracking import TRACKER, link_runs
 
 
@@ -112,7 +112,7 @@ def log_study(study: optuna.Study) -> None:
     summary = study_summary(study)
     mlflow.log_params({f"tuned.{name}": value for name, value in study.best_params.items()})
     mlflow.log_metric("tuning_best_val_accuracy", study.best_value)
-    mlflow.log_text(summary_json(study), "tuning/study.json")
+    mlflow.log_dict(summary, "tuning/study.json")
     mlflow.log_text(study.trials_dataframe().to_csv(index=False), "tuning/trials.csv")
     mlflow.log_figure(history_figure(study), "tuning/history.png")
     mlflow.set_tag("tuning", f"{len(study.trials)} trials, {summary['trials']}; best {study.best_value:.4f}")
