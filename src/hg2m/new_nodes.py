@@ -16,9 +16,10 @@ import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
 import torch
+from mlflow.exceptions import MlflowException
 
 from hg2m.data.snapshot import ID_COLUMN, node_table, write_parquet
-from hg2m.serving import PredictError, open_parquet
+from hg2m.serving import PredictError, batch_features, open_node_table, open_parquet
 from hg2m.student_inputs import InputLayout, derive_inputs
 
 EDGE_COLUMNS = ("node", "relation", "neighbour")
@@ -35,29 +36,24 @@ def read_edges(path: Path) -> pa.Table:
 
 def read_own_features(path: Path | None, ids: np.ndarray, layout: InputLayout) -> np.ndarray | None:
     """(len(ids), own_dim) raw features of the new nodes, in the order of `ids`, from a node table (`id` plus dense
-    `feat` or sparse `feat_idx` + `feat_val`); None when the target type has no features."""
+    `feat` or sparse `feat_idx` + `feat_val`, read and checked as `run.py predict` reads them); None when the target
+    type has no features."""
     if not layout.own_dim:
         return None
     if path is None:
         raise PredictError(f"the student reads {layout.own_dim} own features of each {layout.target_type!r} node: "
                            "pass them with --nodes (a node table: id, feat or feat_idx + feat_val)")
-    table = open_parquet(path).read()
+    source, columns = open_node_table(path)
+    table = source.read(columns=[ID_COLUMN, *columns]).combine_chunks()
     position = {int(i): row for row, i in enumerate(table.column(ID_COLUMN).to_numpy())}
     absent = [int(i) for i in ids if int(i) not in position]
     if absent:
         raise PredictError(f"{path}: no row for new node(s) {absent[:5]} of the edge list")
-    rows = np.array([position[int(i)] for i in ids], dtype=np.int64)
-    if "feat" in table.column_names:
-        values = table.column("feat").combine_chunks()
-        dense = np.asarray(values.flatten().to_numpy(zero_copy_only=False), dtype=np.float32).reshape(len(table), -1)
-    else:
-        idx, val = (table.column(c).combine_chunks() for c in ("feat_idx", "feat_val"))
-        indptr = idx.offsets.to_numpy()
-        dense = sp.csr_matrix((val.flatten().to_numpy(), idx.flatten().to_numpy(), indptr),
-                              shape=(len(table), layout.own_dim)).toarray().astype(np.float32)
-    if dense.shape[1] != layout.own_dim:
-        raise PredictError(f"{path}: {dense.shape[1]} features per node, the student expects {layout.own_dim}")
-    return dense[rows]
+    try:
+        dense = batch_features(table.to_batches()[0], columns, layout.own_dim, first_row=0)
+    except MlflowException as err:
+        raise PredictError(f"{path}: {err.message}") from None
+    return dense[np.array([position[int(i)] for i in ids], dtype=np.int64)]
 
 
 def new_node_inputs(layout: InputLayout, edges: pa.Table, own_path: Path | None,
