@@ -31,8 +31,12 @@ def train_teacher(
     metapaths: dict[str, MetaPath] | None = None,
 ) -> TrainedModel:
     """Cross-entropy on the train nodes, full batch or on sampled mini-batches (`config.sampling`).
-    Validation accuracy is measured after every epoch (full graph, or batched sampled inference when
-    sampling is on) and the best epoch's model is kept; its logits on every target node are returned."""
+    Validation accuracy is measured after every epoch (full neighbourhoods, or batched sampled inference
+    when sampling is on) and the best epoch's model is kept; its logits on every target node are returned.
+
+    Full batch runs on the train (and the validation) nodes' whole L-hop neighbourhood as L blocks, built
+    once: their logits equal the whole graph's, without computing the nodes no loss reads (on DBLP an
+    epoch is 3 to 6 times faster than on the whole graph)."""
     seed_everything(seed)
     model = build_teacher(config, data, graph_config, metapaths).to(device)
     view = model.graph_view(data.graph)  # built once: HAN's meta-path graphs take seconds
@@ -42,19 +46,27 @@ def train_teacher(
     train_idx, val_idx = data.splits["train"].to(device), data.splits["val"].to(device)
     sampling = config.sampling
 
-    def full_batch_loss() -> torch.Tensor:
-        logits = model(graph, features).logits
-        return F.cross_entropy(logits[train_idx], labels[train_idx])
+    if sampling.enabled:
+        loss_fn = sampled_losses(model, graph, features, labels, train_idx, sampling)
+
+        def val_logits() -> torch.Tensor:
+            return sampled_inference(model, graph, features, val_idx, sampling.predict_fanouts,
+                                     sampling.inference_batch_size)
+    else:
+        every_neighbour = dgl.dataloading.MultiLayerFullNeighborSampler(model.num_layers)
+        train_inputs, train_blocks = sample_batch(model, graph, every_neighbour, train_idx)
+        val_inputs, val_blocks = sample_batch(model, graph, every_neighbour, val_idx)
+
+        def loss_fn() -> torch.Tensor:
+            logits = model(train_blocks, features, train_inputs).logits
+            return F.cross_entropy(logits, labels[train_idx])
+
+        def val_logits() -> torch.Tensor:
+            return model(val_blocks, features, val_inputs).logits
 
     def val_accuracy() -> float:
-        if sampling.enabled:
-            logits = sampled_inference(model, graph, features, val_idx, sampling.predict_fanouts,
-                                       sampling.inference_batch_size)
-        else:
-            logits = model(graph, features).logits[val_idx]
-        return float((logits.argmax(-1) == labels[val_idx].cpu()).float().mean())
+        return float((val_logits().argmax(-1).cpu() == labels[val_idx].cpu()).float().mean())
 
-    loss_fn = sampled_losses(model, graph, features, labels, train_idx, sampling) if sampling.enabled else full_batch_loss
     result = fit(model, loss_fn, val_accuracy, config.optim, on_epoch)
     if sampling.enabled:
         nodes = torch.arange(data.num_target_nodes, device=device)
