@@ -50,7 +50,7 @@ class DatasetConfig(StrictModel):
     """Where a built-in dataset's raw files are and how to turn them into a snapshot."""
 
     name: str
-    loader: Literal["dblp", "acm", "imdb", "aminer", "snapshot"]
+    loader: Literal["dblp", "acm", "imdb", "aminer", "hgb", "snapshot"]
     raw_dir: Path = Field(description="Raw files, relative to the project root unless absolute.")
     target_type: str
     num_classes: int = Field(gt=1)

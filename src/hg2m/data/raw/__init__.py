@@ -9,6 +9,7 @@ from hg2m.data.facts import GraphFacts, folder_facts, snapshot_facts
 from hg2m.data.raw.acm import load_acm
 from hg2m.data.raw.aminer import load_aminer
 from hg2m.data.raw.dblp import load_dblp
+from hg2m.data.raw.hgb import load_hgb
 from hg2m.data.raw.imdb import load_imdb
 from hg2m.data.snapshot import GraphSnapshot, read_snapshot, verified_content_hash, with_hash
 
@@ -19,7 +20,10 @@ def load_snapshot_folder(config: DatasetConfig) -> GraphSnapshot:
     return read_snapshot(config.resolved_raw_dir(), verify_hash=False)
 
 
-LOADERS: dict[str, Callable[[DatasetConfig], GraphSnapshot]] = {"snapshot": load_snapshot_folder, "dblp": load_dblp, "acm": load_acm, "imdb": load_imdb, "aminer": load_aminer}
+LOADERS: dict[str, Callable[[DatasetConfig], GraphSnapshot]] = {
+    "snapshot": load_snapshot_folder, "dblp": load_dblp, "acm": load_acm, "imdb": load_imdb, "aminer": load_aminer,
+    "hgb": load_hgb,
+}
 
 
 def load_raw_dataset(config: DatasetConfig) -> GraphSnapshot:

@@ -12,12 +12,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from hg2m.config import DatasetConfig
-from hg2m.data.raw.files import assemble_snapshot, require, split_column
-from hg2m.data.snapshot import (
-    LABELLED_SPLITS,
-    UNSPLIT,
-    GraphSnapshot,
-)
+from hg2m.data.raw.files import assemble_snapshot, cut_train_val, require, split_column
+from hg2m.data.snapshot import LABELLED_SPLITS, GraphSnapshot
 
 NODE_COUNTS = {"author": 4057, "paper": 14328, "term": 7723, "venue": 20}
 RELATION_FILES = {"paper_author": ("pa.txt", "paper", "author"),
@@ -33,15 +29,9 @@ def read_hgb_ids(path: Path) -> np.ndarray:
 
 
 def hgb_split(raw: Path, num_nodes: int, seed: int, val_fraction: float) -> np.ndarray:
-    """HGB split: label.dat = train+val (cut with a seeded permutation), label.dat.test_full = test."""
-    train_val = read_hgb_ids(raw / "hgb" / "label.dat")
+    """HGB split: label.dat = train+val, label.dat.test_full = test (its ids; the labels are HeCo's)."""
     test = read_hgb_ids(raw / "hgb" / "label.dat.test_full")
-    shuffled = np.random.default_rng(seed).permutation(train_val)
-    n_val = int(round(len(shuffled) * val_fraction))
-    split = np.full(num_nodes, UNSPLIT, dtype=object)
-    for part, ids in zip(LABELLED_SPLITS, (shuffled[n_val:], shuffled[:n_val], test)):  # train, val, test
-        split[ids] = part
-    return split
+    return cut_train_val(read_hgb_ids(raw / "hgb" / "label.dat"), test, num_nodes, seed, val_fraction)
 
 
 def magnn_split(raw: Path, num_nodes: int) -> np.ndarray:

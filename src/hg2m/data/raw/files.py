@@ -50,6 +50,18 @@ def split_column(num_nodes: int, part_ids: dict[str, np.ndarray], sources: dict[
     return assigned
 
 
+def cut_train_val(train_val: np.ndarray, test: np.ndarray, num_nodes: int, seed: int,
+                  val_fraction: float) -> np.ndarray:
+    """HGB's protocol: its labelled train ids are cut into train and validation (`val_fraction` of them, by a
+    permutation seeded with `seed`); the test ids are the test part; other nodes get UNSPLIT."""
+    shuffled = np.random.default_rng(seed).permutation(train_val)
+    n_val = int(round(len(shuffled) * val_fraction))
+    split = np.full(num_nodes, UNSPLIT, dtype=object)
+    for part, ids in zip(LABELLED_SPLITS, (shuffled[n_val:], shuffled[:n_val], test)):  # train, val, test
+        split[ids] = part
+    return split
+
+
 def heco_split(folder: Path, split: str, num_nodes: int) -> np.ndarray:
     """HeCo's few-label splits: train/val/test from `<part>_<split>.npy` (e.g. train_20.npy); targets in none of
     them get UNSPLIT (their label is kept)."""
