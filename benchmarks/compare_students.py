@@ -1,6 +1,6 @@
 """Benchmark: every student against HG2M and the plain MLP, seed by seed, on several datasets.
 
-    ./scripts/with-env python -m benchmarks.compare_students [--datasets dblp acm imdb aminer] [--seeds 0 1 2 3 4]
+    ./scripts/with-env python -m benchmarks.compare_students [--datasets dblp acm imdb aminer hgb_acm] [--seeds 0 1 2 3 4]
         [--teacher auto] [--trials N] [--students ...]
 
 For each dataset, one distill run (default config: `teacher: auto`, every default student, both settings) in
@@ -25,7 +25,7 @@ PARTS = {"transductive": "test", "inductive": "test_held_out"}
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", nargs="+", default=["dblp", "acm", "imdb", "aminer"])
+    parser.add_argument("--datasets", nargs="+", default=["dblp", "acm", "imdb", "aminer", "hgb_acm"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--teacher", default=None, help="a teacher name, or auto (default: the config's)")
     parser.add_argument("--trials", type=int, default=None, help="Optuna trials per student (default: the config's)")
@@ -78,6 +78,26 @@ def main() -> None:
         chosen = selection.reason if selection else f"{outcome.teacher_name} (fixed)"
         print(f"\n### {dataset}: teacher {chosen}; {seconds:.0f} s\n")
         print(markdown_table(pd.DataFrame(rows).fillna("")), flush=True)
+        print(goals(results, outcome.teacher_name, outcome.registration.student), flush=True)
+
+
+def goals(results, teacher: str, registered: str) -> str:
+    """Issue 13's goals, on these seeds: the registered student within 0.5 of the teacher (transductive test), and
+    at least 3 points above the MLP on new nodes wherever the teacher leads the MLP there by 5 or more."""
+    def mean(model: str, setting: str) -> float:
+        rows = results[(results["model"] == model) & (results["setting"] == setting)
+                       & (results["part"] == PARTS[setting])]
+        return 100 * rows["micro_f1"].mean()
+
+    gap = mean(registered, "transductive") - mean(teacher, "transductive")
+    lines = [f"\nregistered: {registered}. Transductive: {gap:+.2f} vs the teacher "
+             f"({'meets' if gap >= -0.5 else 'misses'} the goal of -0.5 or better)."]
+    teacher_lead = mean(teacher, "inductive") - mean("mlp", "inductive")
+    student_lead = mean(registered, "inductive") - mean("mlp", "inductive")
+    verdict = ("no goal: the teacher leads by less than 5" if teacher_lead < 5
+               else "meets the goal of +3" if student_lead >= 3 else "misses the goal of +3")
+    lines.append(f"New nodes: teacher {teacher_lead:+.2f} vs the MLP, {registered} {student_lead:+.2f} ({verdict}).")
+    return " ".join(lines)
 
 
 if __name__ == "__main__":
