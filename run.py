@@ -423,6 +423,8 @@ def main(argv: list[str] | None = None) -> int:
               "YAML with `metapaths` and pass it as --dataset FILE.")
     for name, why in config.skipped_teachers.items():
         print(f"Teacher auto: leaving out {name}, which {why}.")
+    for name, why in config.skipped_students.items():
+        print(f"Leaving out student {name}, which {why}.")
     tracking_uri = config.tracking.mlflow_tracking_uri or default_mlflow_uri()
     if tracking_uri.startswith("sqlite:"):
         (PROJECT_ROOT / MLFLOW_STORE).mkdir(exist_ok=True)

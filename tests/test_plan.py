@@ -2,12 +2,13 @@
 refused before anything trains."""
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 import torch
 from conftest import make_tiny_snapshot
 
-from hg2m.config import CONFIG_DIR, GraphConfig, MetaPath, StudentConfig, load_run_config
+from hg2m.config import CONFIG_DIR, ConfigError, GraphConfig, MetaPath, StudentConfig, load_run_config
 from hg2m.config.metapaths import derive_metapaths
 from hg2m.contracts import RunSplit, TeacherRun
 from hg2m.data.facts import snapshot_facts
@@ -29,8 +30,10 @@ def test_dblp_plan_decides_runs_signals_and_metapaths():
     by_name = {s.name: s for s in plan.students}
     assert not by_name["mlp"].soft_labels and by_name["hg2m"].soft_labels and not by_name["hg2m"].reliability
     assert by_name["hg2m_plus"].metapaths == ("APA", "APTPA", "APVPA")
-    assert by_name["hg2m_plus_no_mp"].reliability and not by_name["hg2m_plus_no_mp"].metapath_term  # gamma 0
+    assert by_name["hg2m_plus_no_rn"].metapath_term and not by_name["hg2m_plus_no_rn"].config.reliable_nodes
     assert by_name["hire"].embeddings and not by_name["hire"].reliability
+    assert by_name["hg2m_nb"].inputs == "own+neighbours" and by_name["hg2m"].inputs == "own"
+    assert "hg2m_plus_no_mp" not in by_name and config.skipped_students == {}  # an ablation: not by default
     assert plan.needs_pairs and plan.needs_embeddings and plan.needs_reliability
     assert plan.registration_setting == "transductive"
     assert plan.teacher_selection_run == Run(setting="transductive", seed=0)  # teacher: auto, decided on seed 0
@@ -59,7 +62,7 @@ def test_meta_path_student_on_a_dataset_without_meta_paths_is_refused_before_tra
     alone = DBLP_FACTS.model_copy(update={"relations": []})
     with pytest.raises(PlanError, match="'hg2m_plus' uses meta-path distillation .* defines no meta-paths"):
         DistillPlan.from_config(config, alone)
-    kept = [s for s in config.students if s.name in ("mlp", "hg2m", "hg2m_plus_no_mp", "hire")]
+    kept = [s for s in config.students if s.name in ("mlp", "hg2m", "hire")]
     plan = DistillPlan.from_config(config.model_copy(update={"students": kept}), alone)  # --students without them
     assert not plan.needs_pairs
     with pytest.raises(PlanError, match="teacher 'han' runs on meta-path graphs"):
@@ -130,12 +133,34 @@ def test_impossible_runs_are_refused_by_what_the_graph_holds(tiny_snapshot, tmp_
         student_plan(StudentConfig(name="auto", method="hg2m"), "tiny", [], isolated)
 
 
-def test_teacher_auto_leaves_out_candidates_that_cannot_run_on_the_graph_and_says_why(tiny_snapshot, tmp_path):
+def test_ablations_are_trained_only_when_named():
+    config = load_run_config(DISTILL, "dblp", students=["hg2m", "hg2m_plus_no_mp", "mlp_nb"])
+    assert [s.name for s in config.students] == ["hg2m", "hg2m_plus_no_mp", "mlp_nb"]
+    assert config.students[1].gamma == 0 and config.students[2].inputs == "own+neighbours"
+    with pytest.raises(ConfigError, match=r"unknown students \['nope'\]: .* defines .*'hg2m_plus_hire'"):
+        load_run_config(DISTILL, "dblp", students=["hg2m", "nope"])
+
+
+def write_featureless_target(tiny_snapshot, folder: Path) -> Path:
+    """The tiny snapshot with no features on its target type (author)."""
     tables = {**tiny_snapshot.nodes, "author": tiny_snapshot.nodes["author"].drop_columns(
         [c for c in tiny_snapshot.nodes["author"].column_names if c.startswith("feat")])}
     infos = {**tiny_snapshot.manifest.node_types, "author": NodeTypeInfo(count=6)}
     manifest = tiny_snapshot.manifest.model_copy(update={"node_types": infos, "content_hash": ""})
-    write_snapshot(with_hash(dataclasses.replace(tiny_snapshot, manifest=manifest, nodes=tables)), tmp_path / "snap")
+    write_snapshot(with_hash(dataclasses.replace(tiny_snapshot, manifest=manifest, nodes=tables)), folder)
+    return folder
+
+
+def test_a_student_that_would_repeat_another_on_this_graph_is_left_out_and_says_why(tiny_snapshot, tmp_path):
+    """Without target features every student takes own+neighbours inputs: hg2m_nb would be hg2m again."""
+    config, plan = plan_run(load_run_config(DISTILL, snapshot=write_featureless_target(tiny_snapshot, tmp_path)))
+    assert config.skipped_students == {"hg2m_nb": "would train exactly as hg2m on this graph"}
+    assert "hg2m_nb" not in [s.name for s in plan.students]
+    assert {s.inputs for s in plan.students} == {"own+neighbours"}
+
+
+def test_teacher_auto_leaves_out_candidates_that_cannot_run_on_the_graph_and_says_why(tiny_snapshot, tmp_path):
+    write_featureless_target(tiny_snapshot, tmp_path / "snap")
     config, plan = plan_run(load_run_config(DISTILL, snapshot=tmp_path / "snap"))
     assert [t.model for t in config.teachers] == ["rgcn", "simplehgn", "hgt"]
     assert list(config.skipped_teachers) == ["han"] and plan.teacher_selection_run is not None

@@ -175,7 +175,22 @@ def plan_run(config: RunConfig) -> tuple[RunConfig, DistillPlan]:
         config = config.model_copy(update={"dataset": dataset})
     if config.selects_teacher:
         config = without_unrunnable_teachers(config, facts)
+    config = without_repeated_students(config, facts)
     return config, DistillPlan.from_config(config, facts)
+
+
+def without_repeated_students(config: RunConfig, facts: GraphFacts) -> RunConfig:
+    """Leaves out a student whose settings, inputs resolved on this graph, equal an earlier student's (`hg2m_nb`
+    is `hg2m` where the target has no features), and records why."""
+    kept, skipped, seen = [], {}, {}
+    for student in config.students:
+        settings = student.model_copy(update={"name": "", "inputs": input_kind(student, facts)}).model_dump_json()
+        if settings in seen:
+            skipped[student.name] = f"would train exactly as {seen[settings]} on this graph"
+        else:
+            seen[settings] = student.name
+            kept.append(student)
+    return config.model_copy(update={"students": kept, "skipped_students": skipped})
 
 
 def teacher_obstacles(config: RunConfig, facts: GraphFacts) -> dict[str, str]:

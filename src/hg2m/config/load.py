@@ -93,12 +93,14 @@ def dataset_config_path(dataset: str) -> Path:
 
 
 def select_students(data: dict, names: list[str], source: Path) -> None:
-    """Keep only the named students of the (unvalidated) config, in config order; unknown names are an error."""
-    known = [s.get("name") for s in data.get("students", []) if isinstance(s, dict)]
+    """Keep only the named students of the (unvalidated) config, from its `students` and `ablations`, in config
+    order; unknown names are an error."""
+    candidates = [s for s in data.get("students", []) + data.get("ablations", []) if isinstance(s, dict)]
+    known = [s.get("name") for s in candidates]
     unknown = sorted(set(names) - set(known))
     if unknown:
         raise ConfigError(f"unknown students {unknown}: {source} defines {known}")
-    data["students"] = [s for s in data["students"] if s.get("name") in names]
+    data["students"] = [s for s in candidates if s.get("name") in names]
 
 
 AUTO_TEACHER = "auto"
@@ -132,7 +134,7 @@ def load_run_config(
 ) -> RunConfig:
     """Load a pipeline config, attach its dataset config (a name under configs/datasets/ or a YAML path) and its
     teacher configs (`teacher: <name>` names configs/teachers/<name>.yaml, `teacher: auto` every candidate;
-    `teacher` here replaces it), keep only `students` if given, apply dotted-key overrides (`teacher.X` applies to
+    `teacher` here replaces it), keep only `students` if given (from the config's students and ablations), apply dotted-key overrides (`teacher.X` applies to
     every candidate), and validate once, with every choice applied.
 
     With `snapshot` (a snapshot folder), the data comes from that folder; `dataset`, if given, still
@@ -149,8 +151,8 @@ def load_run_config(
     if snapshot is not None:
         data["dataset"] = snapshot_dataset(Path(snapshot), data["dataset"])
     data["teachers"] = teacher_settings(teacher or data.get("teacher", AUTO_TEACHER), data, teacher_candidates)
-    data.pop("teacher", None)
-    data.pop("teacher_candidates", None)
+    for key in ("teacher", "teacher_candidates", "ablations"):
+        data.pop(key, None)
     for key, value in (overrides or {}).items():
         if key.startswith(TEACHER_KEY):
             key = "teachers.*." + key.removeprefix(TEACHER_KEY)

@@ -337,6 +337,9 @@ class RunConfig(StrictModel):
         default_factory=dict, description="Set by hg2m: `teacher: auto` candidates left out because they cannot "
         "run on this graph, with why (hg2m.plan.plan_run).")
     students: list[StudentConfig]
+    skipped_students: dict[str, str] = Field(
+        default_factory=dict, description="Set by hg2m: students left out because on this graph they would train "
+        "exactly as an earlier one (e.g. own+neighbours inputs where they are the default), with why.")
     metapath: MetaPathConfig = MetaPathConfig()
     student_inputs: StudentInputsConfig = StudentInputsConfig()
     tuning: TuningConfig = TuningConfig()
