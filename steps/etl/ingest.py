@@ -14,5 +14,8 @@ from steps.materializers import GraphSnapshotMaterializer
 def ingest_snapshot(dataset: DatasetConfig, raw_fingerprint: str) -> Annotated[GraphSnapshot, "snapshot"]:
     """`raw_fingerprint` (a hash of the raw files) is a parameter so that changed files bust the cache."""
     snapshot = load_raw_dataset(dataset)
-    log_metadata(metadata={"raw_fingerprint": raw_fingerprint, "content_hash": snapshot.manifest.content_hash})
+    for cast in snapshot.casts:
+        print(f"Snapshot column cast to the snapshot's type: {cast}")
+    log_metadata(metadata={"raw_fingerprint": raw_fingerprint, "content_hash": snapshot.manifest.content_hash,
+                           "casts": snapshot.casts})
     return snapshot

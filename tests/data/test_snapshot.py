@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from hg2m.data.snapshot import (
@@ -14,10 +15,12 @@ from hg2m.data.snapshot import (
     UNSPLIT,
     SnapshotError,
     content_hash,
+    folder_content_hash,
     node_columns,
     read_snapshot,
     write_snapshot,
 )
+from hg2m.data.validation import SnapshotValidationError, validate_snapshot
 
 
 def test_format_constants_keep_their_documented_values():
@@ -104,3 +107,54 @@ def test_bad_manifest_is_a_clear_error(tmp_path):
     (tmp_path / MANIFEST_FILE).write_text('{"name": "x"}')
     with pytest.raises(SnapshotError, match="invalid manifest"):
         read_snapshot(tmp_path)
+
+
+def test_columns_written_by_pandas_defaults_are_cast_and_the_casts_recorded(tiny_snapshot, tmp_path):
+    """float64 features, int32 ids, large strings, large lists, categorical splits: the same values, other types."""
+    write_snapshot(tiny_snapshot, tmp_path)
+    author = tiny_snapshot.nodes["author"].to_pandas()  # dense feat; label, split
+    author["id"] = author["id"].astype("int32")
+    author["feat"] = author["feat"].map(lambda v: [float(x) for x in v])  # -> list<double>
+    author["split"] = author["split"].astype("category")
+    author.to_parquet(tmp_path / "nodes" / "author.parquet")
+    edges = tiny_snapshot.edges["paper_venue"]
+    wide = pa.table({"src": edges["src"].cast(pa.int32()), "dst": edges["dst"]})
+    pq.write_table(wide, tmp_path / "edges" / "paper_venue.parquet")
+    paper = tiny_snapshot.nodes["paper"]  # sparse feat_idx, feat_val
+    paper = pa.table({"id": paper["id"].cast(pa.uint16()), "feat_idx": paper["feat_idx"].cast(pa.list_(pa.int64())),
+                      "feat_val": paper["feat_val"].cast(pa.large_list(pa.float64()))})
+    pq.write_table(paper, tmp_path / "nodes" / "paper.parquet")
+
+    snapshot = read_snapshot(tmp_path)  # the manifest's hash still holds: it is over the values
+    for table in (*snapshot.nodes.values(), *snapshot.edges.values()):
+        assert all(field.type == SNAPSHOT_COLUMNS[field.name] for field in table.schema)
+    assert "nodes/author.parquet: id int32 -> int64" in snapshot.casts
+    assert "nodes/author.parquet: feat list<element: double> -> list<item: float>" in snapshot.casts
+    assert "nodes/paper.parquet: feat_val large_list<element: double> -> list<item: float>" in snapshot.casts
+    assert any(c.startswith("nodes/author.parquet: split dictionary<") for c in snapshot.casts)
+    assert "edges/paper_venue.parquet: src int32 -> int64" in snapshot.casts
+    assert folder_content_hash(snapshot.manifest, tmp_path) == tiny_snapshot.manifest.content_hash
+    validate_snapshot(snapshot)
+
+
+def test_columns_of_another_kind_are_not_cast_and_fail_validation(tiny_snapshot, tmp_path):
+    write_snapshot(tiny_snapshot, tmp_path)
+    author = tiny_snapshot.nodes["author"]
+    labels = pa.array(np.asarray(author["label"]).astype(np.float64) + 0.5)  # not whole numbers: not a class
+    pq.write_table(author.set_column(author.column_names.index("label"), "label", labels),
+                   tmp_path / "nodes" / "author.parquet")
+    snapshot = read_snapshot(tmp_path, verify_hash=False)
+    assert snapshot.casts == [] and snapshot.nodes["author"]["label"].type == pa.float64()
+    with pytest.raises(SnapshotValidationError, match="label"):
+        validate_snapshot(snapshot)
+
+
+def test_ids_that_do_not_fit_are_left_for_validation(tiny_snapshot, tmp_path):
+    write_snapshot(tiny_snapshot, tmp_path)
+    edges = tiny_snapshot.edges["paper_venue"]
+    huge = pa.array(np.asarray(edges["src"]).astype(np.uint64) + np.uint64(2**63))
+    pq.write_table(pa.table({"src": huge, "dst": edges["dst"]}), tmp_path / "edges" / "paper_venue.parquet")
+    snapshot = read_snapshot(tmp_path, verify_hash=False)
+    assert snapshot.edges["paper_venue"]["src"].type == pa.uint64() and snapshot.casts == []
+    with pytest.raises(SnapshotValidationError):
+        validate_snapshot(snapshot)

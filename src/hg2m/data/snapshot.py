@@ -14,6 +14,7 @@ are 0..num_classes-1 or UNKNOWN_LABEL, and every node is in one of SPLITS: LABEL
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable, Iterable
@@ -104,11 +105,13 @@ class SnapshotManifest(BaseModel):
 
 @dataclass
 class GraphSnapshot:
-    """A heterogeneous graph as Arrow tables, ready to be written as (or read from) Parquet."""
+    """A heterogeneous graph as Arrow tables, ready to be written as (or read from) Parquet. `casts`: the columns
+    a folder held in a wider type than the snapshot's (e.g. pandas' float64), cast on reading (`conform_table`)."""
 
     manifest: SnapshotManifest
     nodes: dict[str, pa.Table]
     edges: dict[str, pa.Table] = field(default_factory=dict)
+    casts: list[str] = field(default_factory=list)
 
     def table_paths(self) -> dict[str, pa.Table]:
         """Every table under its path relative to the snapshot folder, in a fixed order."""
@@ -223,7 +226,7 @@ def folder_content_hash(manifest: SnapshotManifest, folder: Path) -> str:
     """`content_hash` of the snapshot written under `folder`, read one column at a time (bounded memory)."""
 
     def reader(path: Path) -> Callable[[str], pa.ChunkedArray]:
-        return lambda name: pq.read_table(path, columns=[name]).column(0)
+        return lambda name: conform_column(name, pq.read_table(path, columns=[name]).column(0))
 
     tables = ((rel, read_parquet(folder / rel, pq.read_schema).names, reader(folder / rel))
               for rel in manifest_table_paths(manifest))
@@ -253,7 +256,7 @@ def _digest_tables(
 def with_hash(snapshot: GraphSnapshot) -> GraphSnapshot:
     """The same snapshot with its manifest's content_hash filled in."""
     manifest = snapshot.manifest.model_copy(update={"content_hash": content_hash(snapshot)})
-    return GraphSnapshot(manifest=manifest, nodes=snapshot.nodes, edges=snapshot.edges)
+    return dataclasses.replace(snapshot, manifest=manifest)
 
 
 def write_snapshot(snapshot: GraphSnapshot, folder: Path) -> None:
@@ -299,13 +302,58 @@ def checked_hash(folder: Path, manifest: SnapshotManifest, computed: str) -> str
     return computed
 
 
+def conform_column(name: str, column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A snapshot column in its snapshot type (SNAPSHOT_COLUMNS) when it holds the same values in another
+    numeric width or string/list layout (what pandas writes: float64, int32, large_string, large_list,
+    dictionary); anything else, or a value that does not fit, is returned as it is for validation to report."""
+    expected = SNAPSHOT_COLUMNS.get(name)
+    if expected is None or column.type == expected or not same_kind(column.type, expected):
+        return column
+    try:
+        return column.cast(expected, safe=True)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return column
+
+
+def same_kind(actual: pa.DataType, expected: pa.DataType) -> bool:
+    """Integers for integers, floats or integers for floats, strings for strings, lists of those for lists."""
+    if pa.types.is_dictionary(actual):
+        actual = actual.value_type
+    if pa.types.is_list(expected):
+        lists = pa.types.is_list(actual) or pa.types.is_large_list(actual) or pa.types.is_fixed_size_list(actual)
+        return lists and same_kind(actual.value_type, expected.value_type)
+    if pa.types.is_integer(expected):
+        return pa.types.is_integer(actual)
+    if pa.types.is_floating(expected):
+        return pa.types.is_floating(actual) or pa.types.is_integer(actual)
+    return (pa.types.is_string(actual) or pa.types.is_large_string(actual)) and pa.types.is_string(expected)
+
+
+def conform_table(table: pa.Table, path: str, casts: list[str]) -> pa.Table:
+    """`table` with every column conformed (conform_column); each cast is appended to `casts` as
+    'path: column from -> to'."""
+    columns = []
+    for name in table.column_names:
+        column = conform_column(name, table.column(name))
+        if column.type != table.column(name).type:
+            casts.append(f"{path}: {name} {table.column(name).type} -> {column.type}")
+        columns.append(column)
+    return pa.table(columns, names=table.column_names)
+
+
 def read_snapshot(folder: Path, verify_hash: bool = True) -> GraphSnapshot:
-    """Read a snapshot folder; if the manifest carries a content hash, check the tables against it."""
+    """Read a snapshot folder, its columns conformed to the snapshot's types (the casts are recorded); if the
+    manifest carries a content hash, check the tables against it."""
     folder = Path(folder)
     manifest = read_manifest(folder)
-    nodes = {t: read_parquet(folder / "nodes" / f"{t}.parquet") for t in manifest.node_types}
-    edges = {r.name: read_parquet(folder / "edges" / f"{r.name}.parquet") for r in manifest.relations}
-    snapshot = GraphSnapshot(manifest=manifest, nodes=nodes, edges=edges)
+    casts: list[str] = []
+
+    def read(rel_path: str) -> pa.Table:
+        return conform_table(read_parquet(folder / rel_path), rel_path, casts)
+
+    nodes = {t: read(f"nodes/{t}.parquet") for t in manifest.node_types}
+    edges = {r.name: read(f"edges/{r.name}.parquet") for r in manifest.relations}
+    snapshot = GraphSnapshot(manifest=manifest, nodes=nodes, edges=edges, casts=casts)
     if not manifest.content_hash:
         return with_hash(snapshot)
     if verify_hash:
