@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
+import mlflow
 import numpy as np
 import torch
 from mlflow.exceptions import MlflowException
@@ -9,6 +13,7 @@ from mlflow.models import get_model_info
 from mlflow.tracking import MlflowClient
 from torch import nn
 
+import hg2m
 from hg2m.contracts import CHALLENGER_ALIAS
 from hg2m.data.graph import HeteroGraphData
 from hg2m.data.transforms import FeatureTransform, transform_module
@@ -54,31 +59,62 @@ def served_inputs(layout: InputLayout, raw: HeteroGraphData, model_graph: Hetero
                          num_rows=len(nodes)).to_dense()
 
 
+TRAINING_KEY_TAG = "training_key"  # what a version was trained from: config, snapshot, student, run
+INCOMPLETE_TAG = "registration_incomplete"  # on a version from its creation until its alias is set
+
+
+def training_key(run_config: dict, snapshot_hash: str, student: str, run_key: str) -> str:
+    """Identifies a registration's inputs: the same key means the same (seeded) training of the same student."""
+    payload = json.dumps({"run_config": run_config, "snapshot_hash": snapshot_hash, "student": student,
+                          "run": run_key, "hg2m": hg2m.__version__}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
 def register_challenger(
     model: nn.Module, name: str, example: torch.Tensor, tags: dict[str, str], metadata: dict, class_names: list[str],
+    key: str,
 ) -> str:
-    """Log `model` to the active run as a pyfunc model (hg2m.serving; `example`: a few input rows, for the
-    signature), register it as a new version of `name`
-    with `tags`, and give it the alias `challenger`; returns the version. Who becomes `champion` is the gate's
-    decision alone (hg2m.promotion). If tagging or aliasing fails, the new version is deleted again: no
-    half-registered model is left behind. `class_names` label the predictions (empty: class indices only)."""
-    info = log_student(model, example.numpy().astype(np.float32), class_names, registered_model_name=name,
-                       metadata=metadata)
-    version = str(info.registered_model_version)
+    """Register `model` (a pyfunc model, hg2m.serving; `example`: a few input rows, for the signature) as a version
+    of `name` with `tags`, and give it the alias `challenger`; returns the version. Who becomes `champion` is the
+    gate's decision alone (hg2m.promotion). `class_names` label the predictions (empty: class indices only).
+
+    Idempotent: a complete version with the same training `key` is given the alias again, not registered twice.
+    Complete or absent: a version is created with its tags and marked incomplete until its alias is set, so a
+    kill at any point leaves no version that looks real; incomplete versions (and any left by a killed run) are
+    deleted here, and ignored by `trained_snapshot_hashes` meanwhile."""
     client = MlflowClient()
+    delete_incomplete_versions(client, name)
+    existing = next((v for v in model_versions(client, name) if v.tags.get(TRAINING_KEY_TAG) == key), None)
+    if existing is not None:
+        client.set_registered_model_alias(name, CHALLENGER_ALIAS, existing.version)
+        return str(existing.version)
+    info = log_student(model, example.numpy().astype(np.float32), class_names, metadata=metadata)
+    version = mlflow.register_model(info.model_uri, name, tags={**tags, TRAINING_KEY_TAG: key, INCOMPLETE_TAG: "true"})
     try:
-        for key, value in tags.items():
-            client.set_model_version_tag(name, version, key, value)
-        client.set_registered_model_alias(name, CHALLENGER_ALIAS, version)
+        client.set_registered_model_alias(name, CHALLENGER_ALIAS, version.version)
+        client.delete_model_version_tag(name, version.version, INCOMPLETE_TAG)
     except Exception:
-        client.delete_model_version(name, version)
+        client.delete_model_version(name, version.version)
         raise
-    return version
+    return str(version.version)
+
+
+def model_versions(client: MlflowClient, name: str) -> list:
+    """Every version of `name`; none when the model does not exist yet."""
+    return client.search_model_versions(f"name='{name}'")
+
+
+def delete_incomplete_versions(client: MlflowClient, name: str) -> None:
+    """Versions a killed registration left marked incomplete are removed (their alias goes with them)."""
+    for version in model_versions(client, name):
+        if INCOMPLETE_TAG in version.tags:
+            client.delete_model_version(name, version.version)
 
 
 def trained_snapshot_hashes(client: MlflowClient, name: str) -> set[str]:
-    """Content hashes of every snapshot some version of `name` was trained on."""
-    return {v.tags["snapshot_hash"] for v in client.search_model_versions(f"name='{name}'") if "snapshot_hash" in v.tags}
+    """Content hashes of every snapshot some complete version of `name` was trained on."""
+    return {v.tags["snapshot_hash"] for v in model_versions(client, name)
+            if "snapshot_hash" in v.tags and INCOMPLETE_TAG not in v.tags}
 
 
 def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:

@@ -13,7 +13,7 @@ from hg2m.contracts import FeatureTransforms, InputMatrix, Registration, Student
 from hg2m.data.graph import HeteroGraphData
 from hg2m.evaluate import SELECTION_METRIC, select_best, selection_reason, teacher_name
 from hg2m.plan import Run
-from hg2m.registry import EXAMPLE_ROWS, register_challenger, served_inputs, served_student
+from hg2m.registry import EXAMPLE_ROWS, register_challenger, served_inputs, served_student, training_key
 from steps.tracking import TRACKER, link_runs
 
 
@@ -52,7 +52,9 @@ def register(
                 "input_layout": inputs.layout.model_dump(mode="json")}
     served = served_student(student_models[index][run.key], inputs.layout, transforms.by_type.get(graph.target_type))
     example = served_inputs(inputs.layout, graph, model_graph, torch.arange(min(EXAMPLE_ROWS, graph.num_target_nodes)))
-    version = register_challenger(served, model_name, example, tags, metadata, run_config["dataset"]["class_names"])
+    key = training_key(run_config, graph.snapshot_hash, name, run.key)
+    version = register_challenger(served, model_name, example, tags, metadata, run_config["dataset"]["class_names"],
+                                  key)
     registration = Registration(name=model_name, version=version, model_uri=f"models:/{model_name}/{version}",
                                 student=name, run=run, snapshot_hash=graph.snapshot_hash, reason=reason)
     log_metadata(metadata={"registered_model": registration.model_dump(mode="json")})
