@@ -39,6 +39,7 @@ from hg2m.plan import plan_run
 
 PIPELINES = ("distill", "retrain")
 RETRAIN_LOCK = ".zenml_home/retrain.lock"
+SESSION_LOCK = ".zenml_home/session.lock"  # held shared by every pipeline process (pipelines.sessions)
 DISTILL_CONFIG = CONFIG_DIR / "pipelines" / "distill.yaml"
 FAILURE_LOGS = "logs"  # full tracebacks of failed runs, inside the project (git-ignored)
 MLFLOW_URI_HELP = (f"MLflow tracking URI, e.g. http://127.0.0.1:5000 (default: the config's, else "
@@ -195,18 +196,22 @@ def load_config(args: argparse.Namespace, snapshot: Path | None) -> RunConfig:
 def run_pipeline(args: argparse.Namespace, config: RunConfig, tracking_uri: str) -> None:
     from pipelines.distill import run_distill  # imports zenml: only after the environment is set
     from pipelines.retrain import run_retrain
+    from pipelines.sessions import pipeline_session
 
     started = time.perf_counter()
-    if args.pipeline == "distill":
-        outcome = run_distill(config, tracking_uri)
-    else:
-        retrain = run_retrain(args.snapshot_dir, lambda folder: load_config(args, folder), tracking_uri,
-                              PROJECT_ROOT / RETRAIN_LOCK)
-        if retrain.distill is None:
-            print(f"Nothing to do: the newest snapshot, {retrain.snapshot} ({retrain.snapshot_hash[:12]}), "
-                  "was trained on already.")
-            return
-        outcome = retrain.distill
+    with pipeline_session(PROJECT_ROOT / SESSION_LOCK, tracking_uri) as closed:
+        if closed:
+            print(f"Closed {len(closed)} runs a killed process had left open: {', '.join(closed)}.")
+        if args.pipeline == "distill":
+            outcome = run_distill(config, tracking_uri)
+        else:
+            retrain = run_retrain(args.snapshot_dir, lambda folder: load_config(args, folder), tracking_uri,
+                                  PROJECT_ROOT / RETRAIN_LOCK)
+            if retrain.distill is None:
+                print(f"Nothing to do: the newest snapshot, {retrain.snapshot} ({retrain.snapshot_hash[:12]}), "
+                      "was trained on already.")
+                return
+            outcome = retrain.distill
     print_summary(outcome, tracking_uri, time.perf_counter() - started)
 
 
