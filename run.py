@@ -197,7 +197,9 @@ def run_pipeline(args: argparse.Namespace, config: RunConfig, tracking_uri: str)
     from pipelines.distill import run_distill  # imports zenml: only after the environment is set
     from pipelines.retrain import run_retrain
     from pipelines.sessions import pipeline_session
+    from pipelines.stack import console_without_step_tracebacks
 
+    console_without_step_tracebacks()
     started = time.perf_counter()
     with pipeline_session(PROJECT_ROOT / SESSION_LOCK, tracking_uri) as closed:
         if closed:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 from zenml.client import Client
 from zenml.enums import StackComponentType
+from zenml.logger import ZenMLConsoleHandler
 
 from steps.tracking import TRACKER as EXPERIMENT_TRACKER
 
@@ -39,3 +42,23 @@ def ensure_stack(tracking_uri: str) -> None:
         })
     if client.active_stack_model.name != STACK:
         client.activate_stack(STACK)
+
+
+class ConsoleWithoutTracebacks(logging.Handler):
+    """ZenML's console output without the tracebacks it logs for a failed step: run.py prints the error in one
+    line and writes the full traceback to a log file. ZenML's stored step logs keep them."""
+
+    def __init__(self, console: logging.Handler):
+        super().__init__(console.level)
+        self.console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info and record.name.startswith("zenml"):
+            record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None})
+        self.console.handle(record)
+
+
+def console_without_step_tracebacks() -> None:
+    """Idempotent: wrap the root logger's ZenML console handler in ConsoleWithoutTracebacks."""
+    root = logging.getLogger()
+    root.handlers = [ConsoleWithoutTracebacks(h) if isinstance(h, ZenMLConsoleHandler) else h for h in root.handlers]

@@ -22,6 +22,7 @@ does that, and every entry point calls it before this module is imported.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from functools import cache
 from typing import Any
@@ -61,6 +62,8 @@ from hg2m.data.snapshot import (
 
 NULL_LIST_LENGTH = -1  # derived `<list column>.length` of a null row, so length checks also catch nulls
 NULL_INDEX = -1  # a null inside feat_idx counts as this index, so the range check catches it
+# GE notes at INFO, on every context it creates, a temporary folder for a docs site hg2m never builds.
+logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
 SCHEMA_FRAME, ROWS_FRAME, MANIFEST_FRAME = "schema", "rows", "manifest"
 FAST_RESULT_FORMAT, DETAIL_RESULT_FORMAT = "BOOLEAN_ONLY", "SUMMARY"
 MAX_SHOWN_VALUES = 5  # unexpected values quoted per failure in the error message
