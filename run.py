@@ -400,8 +400,61 @@ def benchmark_main(argv: list[str]) -> int:
 
 
 # run.py <command> ...: each command parses its own flags; anything else is a --pipeline run.
+def parse_serve_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="run.py serve",
+        description="Serve a registered student over HTTP: MLflow's scoring server (POST /invocations, GET /ping; "
+        "docs/serving.md), which refuses a request of more than --max-rows rows with 413 before reading it and "
+        "answers 504 to one that takes longer than --timeout seconds.",
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("--model", default=None,
+                        help="model URI, e.g. models:/hg2m-dblp/3 (default: models:/<registered model of "
+                        "--dataset>@champion)")
+    parser.add_argument("--dataset", default=None,
+                        help="whose registered model to serve without --model (default: the config's dataset_name)")
+    parser.add_argument("--config", type=Path, default=DISTILL_CONFIG,
+                        help="pipeline config YAML (registered model prefix, tracking URI)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    parser.add_argument("--port", type=positive_int, default=5001)
+    parser.add_argument("--max-rows", type=positive_int, default=None,
+                        help="most rows (nodes) one request may hold; larger requests get 413 (default: 100,000, "
+                        "hg2m.serving.DEFAULT_MAX_ROWS)")
+    parser.add_argument("--timeout", type=positive_int, default=60, help="seconds before a request gets 504")
+    parser.add_argument("--mlflow-uri", default=None, help=MLFLOW_URI_HELP)
+    return parser.parse_args(argv)
+
+
+def serve_main(argv: list[str]) -> int:
+    """`run.py serve`: the registered student behind MLflow's scoring server, with a request row limit."""
+    args = parse_serve_args(argv)
+    configure_environment()
+    import mlflow  # after the environment is set
+    import uvicorn
+
+    from hg2m.server import serving_app
+    from hg2m.serving import DEFAULT_MAX_ROWS
+
+    max_rows = args.max_rows or DEFAULT_MAX_ROWS
+    try:
+        model_uri, tracking_uri = predict_target(args)
+        mlflow.set_tracking_uri(tracking_uri)
+        app = serving_app(model_uri, max_rows, args.timeout)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:  # e.g. no such model version: say so, no traceback
+        print(f"error: cannot serve {args.model or 'the champion'}: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
+    print(f"Serving {model_uri} on http://{args.host}:{args.port}/invocations: at most {max_rows:,} rows per "
+          f"request, {args.timeout} s per request. Ctrl-C stops it.")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 COMMANDS = {
     "predict": (predict_main, "write a registered student's predictions for a Parquet node table"),
+    "serve": (serve_main, "serve a registered student over HTTP, with a request size limit"),
     "derive-inputs": (derive_main, "derive new nodes' student inputs from their edge lists, for predict"),
     "generate": (generate_main, "write an IGB-like synthetic graph snapshot of a chosen size"),
     "benchmark": (benchmark_main, "teacher vs student inference latency on a distill run's models, logged to MLflow"),

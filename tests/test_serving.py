@@ -291,3 +291,40 @@ def test_served_model_answers_bad_requests_with_400(kind, server):
     status, answer = post(server, json.dumps(body))
     assert status == 400
     assert re.search(message, answer["message"]), answer["message"]
+
+
+@pytest.fixture(scope="module")
+def limited_server(model_uri, mlflow_uri, tmp_path_factory) -> str:
+    """`run.py serve` of the registered student with a row limit of MAX_ROWS, on a free loopback port."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("serve-limited") / "serve.log"
+    command = [sys.executable, str(Path(__file__).parents[1] / "run.py"), "serve", "--model", model_uri,
+               "--mlflow-uri", mlflow_uri, "--port", str(port), "--max-rows", str(MAX_ROWS)]
+    with open(log, "w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}", process, log)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+MAX_ROWS = 50
+
+
+def test_requests_over_the_row_limit_get_413_and_the_server_stays_responsive(limited_server, pyfunc_model, features):
+    huge = json.dumps({"inputs": np.tile(features, (500, 1)).tolist()})  # 20,000 rows, 2.4 MB: refused unread
+    status, answer = post(limited_server, huge)
+    assert status == 413 and answer["error_code"] == "REQUEST_TOO_LARGE"
+    assert re.search(r"more than 50 rows of 6 features can take", answer["message"]), answer["message"]
+    short = json.dumps({"inputs": [[0, 1, 0, 1, 0, 1]] * (MAX_ROWS + 10)})  # short enough to be read: counted
+    status, answer = post(limited_server, short)
+    assert status == 413 and re.search(r"60 rows in one request, over the limit of 50", answer["message"])
+    started = time.monotonic()
+    status, answer = post(limited_server, json.dumps({"inputs": features[:MAX_ROWS].tolist()}))
+    seconds = time.monotonic() - started
+    assert status == 200
+    assert [r["prediction"] for r in answer["predictions"]] == pyfunc_model.predict(features[:MAX_ROWS])[
+        "prediction"].tolist()
+    assert seconds < 10, f"the request after the refused ones took {seconds:.1f} s"

@@ -29,10 +29,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 import torch
+from mlflow.environment_variables import _MLFLOW_IS_IN_SERVING_ENVIRONMENT
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature, get_model_info
 from mlflow.models.model import ModelInfo
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, REQUEST_LIMIT_EXCEEDED
 from mlflow.types import ColSpec, Schema, TensorSpec
 from torch import nn
 
@@ -41,6 +42,8 @@ MODEL_NAME = "student"  # the logged model's name inside its run
 MODULE_ARTIFACT = "student_module"
 REQUIREMENTS = ("torch", "numpy", "pandas", "pyarrow", "scipy")
 SHOWN_ROWS = 5  # bad rows listed in an error message
+MAX_ROWS_ENV = "HG2M_MAX_REQUEST_ROWS"  # rows one HTTP request may hold (hg2m.server sets it; also read under
+DEFAULT_MAX_ROWS = 100_000              # `mlflow models serve`); Python callers and run.py predict have no limit
 
 
 class PredictError(ValueError):
@@ -62,6 +65,7 @@ class StudentModel(mlflow.pyfunc.PythonModel):
     def predict(self, context: mlflow.pyfunc.PythonModelContext, model_input: np.ndarray,
                 params: dict | None = None) -> pd.DataFrame:
         """Class predictions for node features (n, feature_dim)."""
+        check_request_rows(model_input)
         return self.predict_features(check_features(model_input, self.feature_dim))
 
     def predict_features(self, features: np.ndarray) -> pd.DataFrame:
@@ -69,6 +73,19 @@ class StudentModel(mlflow.pyfunc.PythonModel):
         with torch.no_grad():
             logits = self.module(torch.from_numpy(features))
         return predictions_frame(logits, self.class_names)
+
+
+def check_request_rows(model_input: object) -> None:
+    """In a scoring server, more rows than MAX_ROWS_ENV allows are refused (REQUEST_LIMIT_EXCEEDED: HTTP 429 from
+    `mlflow models serve`, 413 from `run.py serve`) before the features are checked or converted."""
+    if os.environ.get(_MLFLOW_IS_IN_SERVING_ENVIRONMENT.name) != "true":
+        return
+    limit = int(os.environ.get(MAX_ROWS_ENV, DEFAULT_MAX_ROWS))
+    rows = len(model_input) if hasattr(model_input, "__len__") else 0
+    if rows > limit:
+        raise MlflowException(f"{rows:,} rows in one request, over the limit of {limit:,}: split the request, or "
+                              f"raise the limit (run.py serve --max-rows, or {MAX_ROWS_ENV})",
+                              error_code=REQUEST_LIMIT_EXCEEDED)
 
 
 def invalid(message: str) -> MlflowException:
