@@ -39,7 +39,6 @@ from hg2m.plan import plan_run
 
 PIPELINES = ("distill", "retrain")
 RETRAIN_LOCK = ".zenml_home/retrain.lock"
-SESSION_LOCK = ".zenml_home/session.lock"  # held shared by every pipeline process (pipelines.sessions)
 DISTILL_CONFIG = CONFIG_DIR / "pipelines" / "distill.yaml"
 FAILURE_LOGS = "logs"  # full tracebacks of failed runs, inside the project (git-ignored)
 MLFLOW_URI_HELP = (f"MLflow tracking URI, e.g. http://127.0.0.1:5000 (default: the config's, else "
@@ -201,7 +200,9 @@ def run_pipeline(args: argparse.Namespace, config: RunConfig, tracking_uri: str)
 
     console_without_step_tracebacks()
     started = time.perf_counter()
-    with pipeline_session(PROJECT_ROOT / SESSION_LOCK, tracking_uri) as closed:
+    # held shared by every pipeline process on this ZenML store (pipelines.sessions)
+    session_lock = Path(os.environ["ZENML_CONFIG_PATH"]) / "session.lock"
+    with pipeline_session(session_lock, tracking_uri) as closed:
         if closed:
             print(f"Closed {len(closed)} runs a killed process had left open: {', '.join(closed)}.")
         if args.pipeline == "distill":

@@ -52,6 +52,9 @@ def test_keys_differ_by_config_snapshot_student_and_run():
             training_key(CONFIG, "h1", "hire", "transductive_s0"), training_key(CONFIG, "h1", "hg2m", "inductive_s0"),
             training_key({**CONFIG, "device": "cpu"}, "h1", "hg2m", "transductive_s0")}
     assert len(keys) == 5
+    no_cache = {**CONFIG, "enable_cache": False, "tracking": {"mlflow_tracking_uri": "http://elsewhere"}}
+    assert training_key(no_cache, "h1", "hg2m", "transductive_s0") == training_key(CONFIG, "h1", "hg2m",
+                                                                                    "transductive_s0")
 
 
 def test_a_version_left_incomplete_by_a_kill_is_ignored_then_removed(client):

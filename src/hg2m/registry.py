@@ -63,9 +63,13 @@ TRAINING_KEY_TAG = "training_key"  # what a version was trained from: config, sn
 INCOMPLETE_TAG = "registration_incomplete"  # on a version from its creation until its alias is set
 
 
+UNTRAINED_SETTINGS = ("enable_cache", "tracking")  # where results are kept, not how the model is trained
+
+
 def training_key(run_config: dict, snapshot_hash: str, student: str, run_key: str) -> str:
     """Identifies a registration's inputs: the same key means the same (seeded) training of the same student."""
-    payload = json.dumps({"run_config": run_config, "snapshot_hash": snapshot_hash, "student": student,
+    settings = {k: v for k, v in run_config.items() if k not in UNTRAINED_SETTINGS}
+    payload = json.dumps({"run_config": settings, "snapshot_hash": snapshot_hash, "student": student,
                           "run": run_key, "hg2m": hg2m.__version__}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 
