@@ -22,9 +22,11 @@ from hg2m.student_inputs import (
     BagBlock,
     InputLayout,
     MeanBlock,
+    NodeEdges,
     build_inputs,
     derive_inputs,
     input_layout,
+    mean_features,
     node_edges,
 )
 
@@ -247,11 +249,13 @@ def test_mlp_trains_on_sparse_inputs():
 
 def test_node_edges_give_existing_nodes_the_rows_build_inputs_gives_them(tiny):
     layout = input_layout(tiny, "own+neighbours")
-    nodes = np.array([4, 0, 5])
-    own = tiny.target_features()[nodes].numpy()
-    derived = derive_inputs(layout, own, node_edges(tiny.graph, layout, nodes), tiny.features)
-    np.testing.assert_array_equal(derived.to_dense().numpy(),
-                                  build_inputs(tiny, layout).to_dense()[torch.from_numpy(nodes)].numpy())
+    index, features = NodeEdges(tiny.graph, layout), mean_features(layout, tiny.features)  # built once, reused
+    for nodes in (np.array([4, 0, 5]), np.array([2]), np.array([1, 1, 3])):  # a node twice: both rows get its edges
+        own = tiny.target_features()[nodes].numpy()
+        for edges, feats in ((node_edges(tiny.graph, layout, nodes), tiny.features), (index(nodes), features)):
+            derived = derive_inputs(layout, own, edges, feats, num_rows=len(nodes))
+            np.testing.assert_array_equal(derived.to_dense().numpy(),
+                                          build_inputs(tiny, layout).to_dense()[torch.from_numpy(nodes)].numpy())
 
 
 def test_a_capped_bag_keeps_the_most_connected_neighbours_and_new_nodes_get_the_same_rows():

@@ -21,7 +21,7 @@ from torch import nn
 
 from hg2m.data.graph import HeteroGraphData
 from hg2m.models import Teacher
-from hg2m.student_inputs import InputLayout, derive_inputs, node_edges
+from hg2m.student_inputs import InputLayout, NodeEdges, derive_inputs, mean_features
 from hg2m.teacher import sample_batch
 
 ALL = "all"  # batch size meaning every test node in one batch
@@ -88,6 +88,8 @@ class StudentRunner:
         self.student = student.to(device).eval()
         self.layout, self.data = layout, data
         self.own = data.target_features().to(device) if layout.own_dim else None
+        if layout.width > layout.own_dim:  # built once, not per batch
+            self.node_edges, self.neighbour_features = NodeEdges(data.graph, layout), mean_features(layout, data.features)
         self.device = device
         self.timer = Timer(device)
 
@@ -96,8 +98,8 @@ class StudentRunner:
         if self.layout.width == self.layout.own_dim:
             return own
         nodes = seeds.cpu().numpy()
-        edges = node_edges(self.data.graph, self.layout, nodes)
-        rows = derive_inputs(self.layout, None if own is None else own.cpu().numpy(), edges, self.data.features,
+        edges = self.node_edges(nodes)
+        rows = derive_inputs(self.layout, None if own is None else own.cpu().numpy(), edges, self.neighbour_features,
                              num_rows=len(nodes))
         return rows.to(self.device)
 

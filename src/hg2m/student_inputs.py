@@ -214,6 +214,8 @@ def to_block(x) -> Block:
             idx = x.indices().cpu().numpy()
             return canonical(sp.csr_matrix((x.values().cpu().numpy(), (idx[0], idx[1])), shape=tuple(x.shape)))
         return np.asarray(x.detach().cpu().numpy(), dtype=np.float32)
+    if isinstance(x, sp.csr_matrix) and x.dtype == np.float32 and x.has_canonical_format:
+        return x  # a block already (mean_features' output): the flag is cached on the object, so this is O(1)
     if sp.issparse(x):
         return canonical(sp.csr_matrix(x))
     return np.asarray(x, dtype=np.float32)
@@ -292,6 +294,8 @@ def check_width(what: str, block: Block, dim: int) -> None:
 
 
 def mean_features(layout: InputLayout, features: Mapping[str, torch.Tensor | np.ndarray]) -> dict[str, Block]:
+    """The mean blocks' neighbour features as blocks; derive_inputs takes these too, so that a caller deriving
+    many batches converts the features once."""
     out = {}
     for mean in layout.means:
         if mean.node_type not in features:
@@ -419,28 +423,45 @@ def derive_inputs(
     return assemble(layout, num_rows, own, pairs, feats)
 
 
+class NodeEdges:
+    """The edges of existing target nodes in the form derive_inputs takes (rows = positions in `nodes`), from an
+    index built once per graph and layout: per relation, every target node's neighbour ids in CSR order (repeats
+    kept), so a batch then costs its nodes' degree (DGL's per-call edge lookups took milliseconds per node). Only
+    neighbours the layout has columns for are kept: a neighbour added after the student was trained has no
+    learned weights, so it is left out, as it would be for a new node."""
+
+    def __init__(self, graph, layout: InputLayout):
+        target, relations = layout.target_type, target_relations(graph, layout.target_type)
+        known = {b.relation: b.num_nodes for b in layout.bags}
+        count = graph.num_nodes(target)
+        self.index: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for relation in layout.relations():
+            canonical = relations[relation]
+            src, dst = (t.numpy() for t in graph.edges(etype=canonical))
+            owners, neighbours = [], []
+            if canonical[0] == target:
+                owners.append(src), neighbours.append(dst)
+            if canonical[2] == target:
+                once = src != dst if canonical[0] == target else np.ones(len(src), dtype=bool)  # a self-loop once
+                owners.append(dst[once]), neighbours.append(src[once])
+            owners, neighbours = np.concatenate(owners), np.concatenate(neighbours)
+            keep = neighbours < known.get(relation, np.iinfo(np.int64).max)
+            owners, neighbours = owners[keep], neighbours[keep]
+            indptr = np.zeros(count + 1, dtype=np.int64)
+            np.cumsum(np.bincount(owners, minlength=count), out=indptr[1:])
+            self.index[relation] = (indptr, neighbours[np.argsort(owners, kind="stable")])
+
+    def __call__(self, nodes: np.ndarray) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        nodes = np.asarray(nodes, dtype=np.int64)
+        edges = []
+        for relation, (indptr, neighbours) in self.index.items():
+            starts, counts = indptr[nodes], indptr[nodes + 1] - indptr[nodes]
+            within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+            edges.append((relation, np.repeat(np.arange(len(nodes)), counts),
+                          neighbours[np.repeat(starts, counts) + within]))
+        return edges
+
+
 def node_edges(graph, layout: InputLayout, nodes: np.ndarray) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """The edges of existing target nodes `nodes` in the form derive_inputs takes (rows = positions in `nodes`),
-    read with DGL's per-node edge lookups, so the cost is the nodes' own degree. Only neighbours the layout has
-    columns for are kept: a neighbour added after the student was trained has no learned weights, so it is left
-    out, as it would be for a new node."""
-    target, relations = layout.target_type, target_relations(graph, layout.target_type)
-    position = np.full(graph.num_nodes(target), -1, dtype=np.int64)
-    position[nodes] = np.arange(len(nodes))
-    ids = torch.as_tensor(np.asarray(nodes, dtype=np.int64))
-    known = {b.relation: b.num_nodes for b in layout.bags}
-    edges = []
-    for relation in layout.relations():
-        canonical = relations[relation]
-        rows, neighbours = [], []
-        if canonical[0] == target:
-            src, dst = (t.numpy() for t in graph.out_edges(ids, etype=canonical))
-            rows.append(src), neighbours.append(dst)
-        if canonical[2] == target:
-            src, dst = (t.numpy() for t in graph.in_edges(ids, etype=canonical))
-            once = src != dst if canonical[0] == target else np.ones(len(src), dtype=bool)  # a self-loop once
-            rows.append(dst[once]), neighbours.append(src[once])
-        rows, neighbours = np.concatenate(rows), np.concatenate(neighbours)
-        keep = neighbours < known.get(relation, np.iinfo(np.int64).max)
-        edges.append((relation, position[rows[keep]], neighbours[keep]))
-    return edges
+    """NodeEdges for one batch; build a NodeEdges once to look up many."""
+    return NodeEdges(graph, layout)(nodes)
