@@ -22,6 +22,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from typing import NoReturn
 
 from hg2m.config import (
     AUTO_TEACHER,
@@ -54,8 +55,15 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """A bad flag is one line naming it, with where the help is, not argparse's usage block first."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="run.py",
         description="Distil a heterogeneous GNN teacher into MLP students and register the best one in MLflow. "
         "Runs and artifacts go to ZenML's local store (.zenml_home/) and MLflow's SQLite store (mlflow_store/) "
@@ -219,7 +227,7 @@ def run_pipeline(args: argparse.Namespace, config: RunConfig, tracking_uri: str)
 
 
 def parse_predict_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="run.py predict",
         description="Predict the class of every node in a Parquet node table with a registered student, and write "
         "the predictions as Parquet: id, prediction (class index), class_name (when the dataset names its "
@@ -293,7 +301,7 @@ def predict_main(argv: list[str]) -> int:
 
 
 def parse_generate_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="run.py generate",
         description="Write an IGB-like synthetic heterogeneous graph (paper, author, institute, field; cites, "
         "written_by, affiliated_with, has_topic) as a snapshot folder, generated and written in chunks so that "
@@ -347,7 +355,7 @@ def generate_main(argv: list[str]) -> int:
 
 
 def parse_derive_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="run.py derive-inputs",
         description="Derive the inputs of NEW target nodes from their edges, for a student with one-hop neighbour "
         "inputs (docs/serving.md, 'New nodes'): writes a node table that `run.py predict --input` reads. A new node "
@@ -402,7 +410,7 @@ def benchmark_main(argv: list[str]) -> int:
 
 # run.py <command> ...: each command parses its own flags; anything else is a --pipeline run.
 def parse_serve_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="run.py serve",
         description="Serve a registered student over HTTP: MLflow's scoring server (POST /invocations, GET /ping; "
         "docs/serving.md), which refuses a request of more than --max-rows rows with 413 before reading it and "

@@ -140,7 +140,9 @@ def test_bad_flag_values_are_one_line_naming_the_flag(flags, message, capsys):
 
     with pytest.raises(SystemExit) as exit_info:
         run.main(["--dataset", "dblp", *flags])
-    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and message in err
+    assert err.splitlines() == [f"error: argument {message} (see run.py --help)"]  # no usage block
 
 
 def test_cuda_without_a_gpu_is_refused_before_training(capsys, monkeypatch):
