@@ -498,6 +498,7 @@ def main(argv: list[str] | None = None) -> int:
     if tracking_uri.startswith("sqlite:"):
         (PROJECT_ROOT / MLFLOW_STORE).mkdir(exist_ok=True)
     signal.signal(signal.SIGTERM, terminate)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when the launching shell ignored it
     try:
         run_pipeline(args, config, tracking_uri)
     except KeyboardInterrupt:
@@ -509,11 +510,22 @@ def main(argv: list[str] | None = None) -> int:
               "finished", file=sys.stderr)
         return 143
     except Exception as err:  # a failed step: say which and why, without a wall of traceback
+        if zenml_interruption(err):  # ZenML's own SIGINT handler ran first
+            print(f"\ninterrupted: the {args.pipeline} pipeline stopped; a re-run reuses the steps that finished",
+                  file=sys.stderr)
+            return 130
         log = write_failure_log(err)
         print(f"\nerror: the {args.pipeline} pipeline failed: {type(err).__name__}: {err}", file=sys.stderr)
         print(f"The failed step registered and promoted nothing. Full traceback: {log}", file=sys.stderr)
         return 1
     return 0
+
+
+def zenml_interruption(err: Exception) -> bool:
+    """What ZenML raises from the signal handler it installs around a step (zenml is imported by then)."""
+    from zenml.exceptions import RunInterruptedException
+
+    return isinstance(err, RunInterruptedException)
 
 
 class Terminated(BaseException):
