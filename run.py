@@ -21,6 +21,7 @@ import signal
 import sys
 import time
 import traceback
+from datetime import datetime
 from pathlib import Path
 from typing import NoReturn
 
@@ -499,6 +500,7 @@ def main(argv: list[str] | None = None) -> int:
         (PROJECT_ROOT / MLFLOW_STORE).mkdir(exist_ok=True)
     signal.signal(signal.SIGTERM, terminate)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # also when the launching shell ignored it
+    started = datetime.utcnow()  # ZenML's run timestamps are naive UTC
     try:
         run_pipeline(args, config, tracking_uri)
     except KeyboardInterrupt:
@@ -510,15 +512,29 @@ def main(argv: list[str] | None = None) -> int:
               "finished", file=sys.stderr)
         return 143
     except Exception as err:  # a failed step: say which and why, without a wall of traceback
+        if user_data_error(err):  # the snapshot's fault, known before training: the message says what to fix
+            print(f"error: {err}", file=sys.stderr)
+            return 2
         if zenml_interruption(err):  # ZenML's own SIGINT handler ran first
             print(f"\ninterrupted: the {args.pipeline} pipeline stopped; a re-run reuses the steps that finished",
                   file=sys.stderr)
             return 130
-        log = write_failure_log(err)
-        print(f"\nerror: the {args.pipeline} pipeline failed: {type(err).__name__}: {err}", file=sys.stderr)
+        from pipelines.stack import failed_step
+
+        log, step = write_failure_log(err), failed_step(started)
+        where = f" in step {step}" if step else ""
+        print(f"\nerror: the {args.pipeline} pipeline failed{where}: {type(err).__name__}: {err}", file=sys.stderr)
         print(f"The failed step registered and promoted nothing. Full traceback: {log}", file=sys.stderr)
         return 1
     return 0
+
+
+def user_data_error(err: Exception) -> bool:
+    """A snapshot that cannot be read or fails validation (the validation step has imported GE by then)."""
+    from hg2m.data.snapshot import SnapshotError
+    from hg2m.data.validation import SnapshotValidationError
+
+    return isinstance(err, (SnapshotError, SnapshotValidationError))
 
 
 def zenml_interruption(err: Exception) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from zenml.client import Client
 from zenml.enums import StackComponentType
@@ -45,14 +46,16 @@ def ensure_stack(tracking_uri: str) -> None:
 
 
 class ConsoleWithoutTracebacks(logging.Handler):
-    """ZenML's console output without the tracebacks it logs for a failed step: run.py prints the error in one
-    line and writes the full traceback to a log file. ZenML's stored step logs keep them."""
+    """ZenML's console output without its reports of a failed step and without tracebacks: run.py prints the
+    error once, naming the step, and writes the full traceback to a log file. ZenML's stored step logs keep all."""
 
     def __init__(self, console: logging.Handler):
         super().__init__(console.level)
         self.console = console
 
     def emit(self, record: logging.LogRecord) -> None:
+        if record.name.startswith("zenml.orchestrators") and record.levelno >= logging.ERROR:
+            return  # "Failed to run step X: ..." and "Step X failed.": run.py says it once, naming the step
         if record.exc_info and record.name.startswith("zenml"):
             record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None})
         self.console.handle(record)
@@ -62,3 +65,11 @@ def console_without_step_tracebacks() -> None:
     """Idempotent: wrap the root logger's ZenML console handler in ConsoleWithoutTracebacks."""
     root = logging.getLogger()
     root.handlers = [ConsoleWithoutTracebacks(h) if isinstance(h, ZenMLConsoleHandler) else h for h in root.handlers]
+
+
+def failed_step(since: datetime) -> str | None:
+    """The name of a failed step of the newest pipeline run in the store started after `since`, if any."""
+    runs = Client().list_pipeline_runs(sort_by="desc:created", size=1, hydrate=True)
+    if not runs.items or runs.items[0].created < since:
+        return None
+    return next((name for name, step in runs.items[0].steps.items() if step.status == "failed"), None)

@@ -1,7 +1,7 @@
 import pytest
 
 from hg2m.config import CONFIG_DIR, ConfigError, load_run_config
-from hg2m.data.snapshot import write_snapshot
+from hg2m.data.snapshot import SnapshotError, write_snapshot
 from hg2m.promotion import decide, exclusive_lock, newest_snapshot
 
 DISTILL = CONFIG_DIR / "pipelines" / "distill.yaml"
@@ -30,9 +30,9 @@ def test_newest_snapshot_goes_by_name_and_checks_the_hash(tiny_snapshot, tmp_pat
     with pytest.raises(ValueError, match="paper_venue.parquet"):
         newest_snapshot(tmp_path)
     (tmp_path / "2026-04").mkdir()  # newest, without a manifest: an error, not a fall-back to 2026-03
-    with pytest.raises(FileNotFoundError, match="2026-04: the newest folder .* has no manifest.json"):
+    with pytest.raises(SnapshotError, match="2026-04: the newest folder .* has no manifest.json"):
         newest_snapshot(tmp_path)
-    with pytest.raises(FileNotFoundError, match="no snapshot folders"):
+    with pytest.raises(SnapshotError, match="no snapshot folders"):
         newest_snapshot(tmp_path / ".2026-04-being-written")
 
 

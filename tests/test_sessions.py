@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from datetime import datetime
 
 from conftest import TEST_HOME
 from mlflow.tracking import MlflowClient
@@ -9,6 +10,7 @@ from zenml.client import Client
 
 from hg2m.tracking import ensure_experiment
 from pipelines.sessions import STALE_REASON, pipeline_session
+from pipelines.stack import failed_step
 
 KILLED_PIPELINE = """
 import os, signal
@@ -46,6 +48,8 @@ def test_runs_left_open_by_a_kill_are_closed_by_the_next_session(mlflow_uri, tmp
     zenml_run = Client().get_pipeline_run(zenml_run.id)
     assert zenml_run.status == "failed" and zenml_run.get_body().status_reason == STALE_REASON
     assert all(step.status == "failed" for step in zenml_run.steps.values())
+    assert failed_step(datetime.min) == "killed_mid_step"  # what run.py names when a run fails
+    assert failed_step(datetime.utcnow()) is None  # none of this process's runs failed
     assert mlflow.get_run(mlflow_run).info.status == "KILLED"
     with pipeline_session(lock, mlflow_uri) as again:
         assert again == []

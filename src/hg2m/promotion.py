@@ -17,7 +17,7 @@ from mlflow.tracking import MlflowClient
 
 from hg2m.contracts import CHAMPION_ALIAS, GateDecision, Registration
 from hg2m.data.graph import HeteroGraphData
-from hg2m.data.snapshot import MANIFEST_FILE, verified_content_hash
+from hg2m.data.snapshot import MANIFEST_FILE, SnapshotError, verified_content_hash
 from hg2m.evaluate import score_logits
 from hg2m.registry import alias_version, registered_layout, served_inputs
 from hg2m.serving import load_student_module
@@ -78,7 +78,7 @@ def run_gate(client: MlflowClient, registration: Registration, data: HeteroGraph
 def snapshot_folders(snapshot_dir: Path) -> list[Path]:
     """The folders directly under `snapshot_dir` (hidden ones aside), oldest first by name."""
     if not snapshot_dir.is_dir():
-        raise FileNotFoundError(f"snapshot directory not found: {snapshot_dir}")
+        raise SnapshotError(f"snapshot directory not found: {snapshot_dir}")
     return sorted(p for p in snapshot_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
@@ -88,10 +88,10 @@ def newest_snapshot(snapshot_dir: Path) -> tuple[Path, str]:
     unreadable, or changed after it was written, is an error, never a reason to fall back to an older one."""
     folders = snapshot_folders(snapshot_dir)
     if not folders:
-        raise FileNotFoundError(f"no snapshot folders in {snapshot_dir}")
+        raise SnapshotError(f"no snapshot folders in {snapshot_dir}")
     newest = folders[-1]
     if not (newest / MANIFEST_FILE).is_file():
-        raise FileNotFoundError(f"{newest}: the newest folder in {snapshot_dir} has no {MANIFEST_FILE} (a snapshot "
+        raise SnapshotError(f"{newest}: the newest folder in {snapshot_dir} has no {MANIFEST_FILE} (a snapshot "
                                 "writes it last: still being copied, or broken); not falling back to an older one. "
                                 "Write snapshots elsewhere and move them in when complete, or start their names "
                                 "with '.' while they are written")
