@@ -23,6 +23,9 @@ Steps and their artifacts (each one versioned and tracked by ZenML; <run> = <set
     register            results, models    -> registration (best student with its input transform, registered as
                                               `challenger`: it takes raw features)
     gate                registration       -> gate_decision (the one place `champion` moves), on raw features
+    lineage             all of the above   -> nothing: the snapshot as an MLflow dataset input of the parent run
+                                              and every teacher and student run, the parent's parameters,
+                                              description and comparison chart (never cached)
 Every tracked step is a nested MLflow run under one parent run per pipeline run. Step and artifact names
 are read back only through `DistillRun`, below.
 """
@@ -56,6 +59,7 @@ from steps.etl.split_nodes import split_nodes
 from steps.etl.student_inputs import student_inputs
 from steps.etl.validate import validate
 from steps.evaluation.evaluate import evaluate
+from steps.evaluation.lineage import lineage
 from steps.promotion.gate import gate
 from steps.promotion.register import register
 from steps.tracking import record_peak_memory, start_memory_watch, tracker_settings
@@ -143,7 +147,7 @@ def distill(run_config: dict, plan: dict, source_fingerprint: str) -> None:
         student_models.append(models)
         reports.append(report)
     # one matrix per input kind: ZenML's cache refuses the same artifact twice in one list input
-    results, _ = evaluate(graph, held_out_fraction=fraction, splits=splits, teacher_runs=teacher_runs,
+    results, summary = evaluate(graph, held_out_fraction=fraction, splits=splits, teacher_runs=teacher_runs,
                           teacher_reports=teacher_reports, student_models=student_models, student_reports=reports,
                           student_inputs=list(inputs.values()),
                           candidate_runs=[run for _, run, _ in candidates],
@@ -151,7 +155,10 @@ def distill(run_config: dict, plan: dict, source_fingerprint: str) -> None:
     registration = register(raw_graph, graph, transforms, results, student_models, reports, list(inputs.values()),
                             setting=plan.registration_setting,
                             model_name=config.registered_model_name, run_config=run_config)
-    gate(raw_graph, graph, registration, margin=config.promotion.margin)
+    decision = gate(raw_graph, graph, registration, margin=config.promotion.margin)
+    lineage(raw_graph, graph, transforms, dataset=config.dataset, run_config=run_config, summary=summary,
+            teacher_reports=teacher_reports, candidate_reports=[report for _, _, report in candidates],
+            student_reports=reports, registration=registration, gate_decision=decision)
 
 
 class DistillRun:

@@ -25,8 +25,8 @@ CANDIDATES = ["rgcn", "han"]  # teacher: auto between two quick ones
 STEPS = ["ingest_snapshot", "validate", "build_graph", "preprocess", "inputs_own", "metapaths", "split_transductive_s0",
          "split_inductive_s0", "candidate_rgcn_transductive_s0", "candidate_han_transductive_s0", "select_teacher",
          "teacher_transductive_s0", "teacher_inductive_s0", "reliability_transductive_s0", "reliability_inductive_s0",
-         "student_mlp", "student_hg2m", "student_hg2m_plus", "evaluate", "register", "gate"]
-UNCACHED = {"gate"}  # the champion it compares with may have changed
+         "student_mlp", "student_hg2m", "student_hg2m_plus", "evaluate", "register", "gate", "lineage"]
+UNCACHED = {"gate", "lineage"}  # the champion may have changed; every parent run tells its story
 RANDOM_GUESS = 0.25  # 4 balanced-ish classes
 
 
@@ -86,6 +86,39 @@ def test_pipeline_trains_evaluates_and_registers(first_run, quick_config, mlflow
     assert version.tags["teacher"] == teacher
     assert version.tags["zenml_pipeline_run_id"] == str(run.id)
     assert '"method"' in version.tags["student_config"]
+
+
+def test_lineage_can_be_followed_in_mlflow(first_run, quick_config, mlflow_uri):
+    """From the registered version to the run that trained it, and from every training run to its data."""
+    client, reg = MlflowClient(mlflow_uri), first_run.registration
+    version = client.get_model_version(reg.name, reg.version)
+    student_report = first_run.run.steps[f"student_{reg.student}"].outputs["student_report"][0].load()
+    assert version.run_id == student_report.mlflow_run_id  # the source run trained it
+    source = client.get_run(version.run_id)
+    assert source.data.tags["zenml_pipeline_run_id"] == str(first_run.run.id)
+    summary = first_run.summary.set_index(["model", "setting", "part"])
+    test_score = 100 * summary.loc[(reg.student, "transductive", "test"), "micro_f1_mean"]
+    assert f"**{reg.student}**" in version.description and f"{test_score:.2f}" in version.description
+    assert f"models:/{reg.name}/{reg.version}" in version.description
+
+    parent_id = source.data.tags["mlflow.parentRunId"]
+    parent = client.get_run(parent_id)
+    digest = reg.snapshot_hash[:32]
+    teacher_steps = [name for name in first_run.run.steps if name.startswith(("teacher_", "candidate_"))]
+    training = [first_run.run.steps[name].outputs["teacher_report"][0].load().mlflow_run_id for name in teacher_steps]
+    training.append(student_report.mlflow_run_id)
+    for run in [parent, *map(client.get_run, training)]:
+        datasets = {d.dataset.name: d for d in run.inputs.dataset_inputs}
+        assert datasets["dblp"].dataset.digest == digest, run.info.run_name
+        assert "nodes.author" in datasets["dblp"].dataset.profile and "dblp-preprocessed" in datasets
+        assert {t.key: t.value for t in datasets["dblp"].tags}["mlflow.data.context"] == "training"
+    assert {"dataset", "snapshot_hash", "teacher", "students", "settings", "seeds", "git_commit",
+            "config_hash"} <= set(parent.data.params)
+    assert parent.data.params["snapshot_hash"] == reg.snapshot_hash
+    assert reg.student in parent.data.tags["mlflow.note.content"]
+    assert "comparison.png" in [a.path for a in client.list_artifacts(parent_id)]
+    experiment = client.get_experiment(parent.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
 
 
 def test_registered_model_takes_raw_features_and_reproduces_the_pipelines_predictions(first_run, quick_config,

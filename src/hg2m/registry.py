@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
+from contextlib import nullcontext
 
 import mlflow
 import numpy as np
@@ -76,11 +78,13 @@ def training_key(run_config: dict, snapshot_hash: str, student: str, run_key: st
 
 def register_challenger(
     model: nn.Module, name: str, example: torch.Tensor, tags: dict[str, str], metadata: dict, class_names: list[str],
-    key: str,
+    key: str, source_run_id: str | None = None, describe: Callable[[str], str] | None = None,
 ) -> str:
     """Register `model` (a pyfunc model, hg2m.serving; `example`: a few input rows, for the signature) as a version
     of `name` with `tags`, and give it the alias `challenger`; returns the version. Who becomes `champion` is the
     gate's decision alone (hg2m.promotion). `class_names` label the predictions (empty: class indices only).
+    The model is logged in `source_run_id` (the run that trained it; default: the active run), so that the
+    version's source run is that run; `describe(version)` gives the version's description (a model card).
 
     Idempotent: a complete version with the same training `key` is given the alias again, not registered twice.
     Complete or absent: a version is created with its tags and marked incomplete until its alias is set, so a
@@ -92,9 +96,12 @@ def register_challenger(
     if existing is not None:
         client.set_registered_model_alias(name, CHALLENGER_ALIAS, existing.version)
         return str(existing.version)
-    info = log_student(model, example.numpy().astype(np.float32), class_names, metadata=metadata)
+    with mlflow.start_run(run_id=source_run_id, nested=True) if source_run_id else nullcontext():
+        info = log_student(model, example.numpy().astype(np.float32), class_names, metadata=metadata)
     version = mlflow.register_model(info.model_uri, name, tags={**tags, TRAINING_KEY_TAG: key, INCOMPLETE_TAG: "true"})
     try:
+        if describe:
+            client.update_model_version(name, version.version, description=describe(str(version.version)))
         client.set_registered_model_alias(name, CHALLENGER_ALIAS, version.version)
         client.delete_model_version_tag(name, version.version, INCOMPLETE_TAG)
     except Exception:

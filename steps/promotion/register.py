@@ -11,7 +11,8 @@ from zenml import get_step_context, log_metadata, step
 
 from hg2m.contracts import FeatureTransforms, InputMatrix, Registration, StudentReport
 from hg2m.data.graph import HeteroGraphData
-from hg2m.evaluate import SELECTION_METRIC, select_best, selection_reason, teacher_name
+from hg2m.evaluate import SELECTION_METRIC, select_best, selection_reason, summary_table, teacher_name
+from hg2m.lineage import model_card
 from hg2m.plan import Run
 from hg2m.registry import EXAMPLE_ROWS, register_challenger, served_inputs, served_student, training_key
 from steps.tracking import TRACKER, link_runs
@@ -53,8 +54,14 @@ def register(
     served = served_student(student_models[index][run.key], inputs.layout, transforms.by_type.get(graph.target_type))
     example = served_inputs(inputs.layout, graph, model_graph, torch.arange(min(EXAMPLE_ROWS, graph.num_target_nodes)))
     key = training_key(run_config, graph.snapshot_hash, name, run.key)
+    summary = summary_table(results)
+
+    def card(version: str) -> str:
+        return model_card(name, report.method, tags["teacher"], inputs.layout.kind, inputs.layout.width, summary,
+                          graph.snapshot_hash, f"models:/{model_name}/{version}", reason)
+
     version = register_challenger(served, model_name, example, tags, metadata, run_config["dataset"]["class_names"],
-                                  key)
+                                  key, source_run_id=report.mlflow_run_id, describe=card)
     registration = Registration(name=model_name, version=version, model_uri=f"models:/{model_name}/{version}",
                                 student=name, run=run, snapshot_hash=graph.snapshot_hash, reason=reason)
     log_metadata(metadata={"registered_model": registration.model_dump(mode="json")})
