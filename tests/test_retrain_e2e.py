@@ -70,6 +70,14 @@ def test_retrain_gate_and_failures(grown, mlflow_uri, tmp_path):
     assert alias_version(client, MODEL, CHAMPION_ALIAS) == champion
     tags = client.get_model_version(MODEL, decision.challenger_version).tags
     assert tags["gate_promote"] == "False" and tags["snapshot_hash"] == rejected.snapshot_hash
+    champion_tags = client.get_model_version(MODEL, champion).tags  # the comparison is visible on both versions
+    assert champion_tags["gate_last_challenge"].startswith(f"version {decision.challenger_version} on snapshot")
+    evaluations = client.search_runs(  # MLflow's evaluation of each version, beside the gate's run
+        [client.get_run(rejected.distill.run.steps["gate"].run_metadata["mlflow_run_id"]).info.experiment_id],
+        filter_string=f"tags.snapshot_hash = '{rejected.snapshot_hash}' and tags.model_name = '{MODEL}'")
+    scores = {r.data.tags["model_version"]: r.data.metrics["accuracy_score"] for r in evaluations}
+    assert scores == {decision.challenger_version: pytest.approx(decision.challenger_score),
+                      champion: pytest.approx(decision.champion_score)}
 
     arrive(grown[2], inbox)
     promoted = retrain(-1.0).distill.gate_decision  # any challenger beats the champion by more than -1.0

@@ -24,6 +24,10 @@ def configure_environment(project_root: Path = PROJECT_ROOT) -> None:
     os.environ.setdefault("ZENML_ENABLE_RICH_TRACEBACK", "false")
     os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    # CPU and memory of every step's MLflow run (the run page's System metrics), sampled every 5 s
+    os.environ.setdefault("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "true")
+    os.environ.setdefault("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "5")
+    os.environ.setdefault("MLFLOW_SYSTEM_METRICS_SAMPLES_BEFORE_LOGGING", "1")
     # GE logs hundreds of INFO lines through ZenML's root handler otherwise.
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     # ZenML warns on every step that it cannot switch off fastai autologging (fastai is not installed).

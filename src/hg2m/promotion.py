@@ -12,13 +12,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import mlflow
+import numpy as np
+import pandas as pd
 import torch
 from mlflow.tracking import MlflowClient
 
 from hg2m.contracts import CHAMPION_ALIAS, GateDecision, Registration
 from hg2m.data.graph import HeteroGraphData
 from hg2m.data.snapshot import MANIFEST_FILE, SnapshotError, verified_content_hash
-from hg2m.evaluate import score_logits
 from hg2m.registry import alias_version, registered_layout, served_inputs
 from hg2m.serving import load_student_module
 
@@ -42,9 +44,10 @@ def decide(challenger_score: float, champion_score: float | None, margin: float,
 GATE_BATCH_VALUES = 2**26  # 256 MiB of float32 rows per batch
 
 
-def test_micro_f1(model_uri: str, data: HeteroGraphData, model_graph: HeteroGraphData) -> float:
-    """Micro-F1 of a registered student on the snapshot's test split, fed as it is served: raw own features and,
-    for a student with neighbour inputs, those derived from each test node's edges (hg2m.registry.served_inputs)."""
+def test_predictions(model_uri: str, data: HeteroGraphData, model_graph: HeteroGraphData) -> np.ndarray:
+    """A registered student's class predictions for the snapshot's test split, fed as it is served: raw own
+    features and, for a student with neighbour inputs, those derived from each test node's edges
+    (hg2m.registry.served_inputs)."""
     test, layout = data.splits["test"], registered_layout(model_uri, data)
     module = load_student_module(model_uri)
     # the served model takes dense rows: with neighbour-id bags a row is tens of thousands of columns wide, so
@@ -53,17 +56,27 @@ def test_micro_f1(model_uri: str, data: HeteroGraphData, model_graph: HeteroGrap
     with torch.no_grad():
         logits = torch.cat([module(served_inputs(layout, data, model_graph, test[i : i + batch]))
                             for i in range(0, len(test), batch)])
-    return score_logits(logits, data.labels[test], torch.arange(len(test)), data.num_classes)["micro_f1"]
+    return logits.argmax(-1).numpy()
+
+
+def evaluate_version(name: str, version: str, data: HeteroGraphData, model_graph: HeteroGraphData) -> float:
+    """MLflow's classifier evaluation of one version's test predictions (accuracy, F1, confusion matrix, ...), in a
+    nested run named after the version; returns its accuracy, which is Micro-F1 for single-label classes."""
+    predictions = test_predictions(f"models:/{name}/{version}", data, model_graph)
+    frame = pd.DataFrame({"prediction": predictions, "label": data.labels[data.splits["test"]].numpy()})
+    with mlflow.start_run(run_name=f"gate: {name} version {version}", nested=True):
+        mlflow.set_tags({"model_name": name, "model_version": version, "snapshot_hash": data.snapshot_hash})
+        result = mlflow.models.evaluate(data=frame, predictions="prediction", targets="label", model_type="classifier")
+    return float(result.metrics["accuracy_score"])
 
 
 def run_gate(client: MlflowClient, registration: Registration, data: HeteroGraphData, model_graph: HeteroGraphData,
              margin: float) -> GateDecision:
-    """Score the challenger and the current champion on `data`'s test split, decide, move `champion` if the
-    challenger wins, and record the decision as `gate_*` tags on the challenger's version."""
+    """Evaluate the challenger and the current champion on `data`'s test split with MLflow's evaluation, decide,
+    move `champion` if the challenger wins, and record the decision on both versions (`gate_*` tags)."""
     name, challenger = registration.name, registration.version
     champion = alias_version(client, name, CHAMPION_ALIAS)
-    score = {version: test_micro_f1(f"models:/{name}/{version}", data, model_graph)
-             for version in {challenger, champion} - {None}}
+    score = {version: evaluate_version(name, version, data, model_graph) for version in {challenger, champion} - {None}}
     promote, reason = decide(score[challenger], score.get(champion), margin, already_champion=champion == challenger)
     if promote:
         client.set_registered_model_alias(name, CHAMPION_ALIAS, challenger)
@@ -72,6 +85,10 @@ def run_gate(client: MlflowClient, registration: Registration, data: HeteroGraph
                             champion_score=score.get(champion), margin=margin, snapshot_hash=data.snapshot_hash)
     for key in ("promote", "challenger_score", "champion_score", "reason", "champion_version"):
         client.set_model_version_tag(name, challenger, f"gate_{key}", str(getattr(decision, key)))
+    if champion not in (None, challenger):  # the champion's side of the same comparison
+        client.set_model_version_tag(name, champion, "gate_last_challenge",
+                                     f"version {challenger} on snapshot {data.snapshot_hash[:12]}: {reason}; "
+                                     f"this version scored {score[champion]:.4f}, the challenger {score[challenger]:.4f}")
     return decision
 
 

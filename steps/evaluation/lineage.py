@@ -11,7 +11,7 @@ from zenml import get_step_context, step
 
 from hg2m.config import DatasetConfig
 from hg2m.contracts import FeatureTransforms, GateDecision, Registration, StudentReport, TeacherReport
-from hg2m.data.graph import HeteroGraphData
+from hg2m.data.graph import REVERSE_PREFIX, HeteroGraphData
 from hg2m.lineage import (
     DESCRIPTION_TAG,
     EXPERIMENT_KIND,
@@ -30,8 +30,8 @@ def graph_dataset(name: str, content_hash: str, source: str, graph: HeteroGraphD
               for t in graph.graph.ntypes}
     tables = {**tables, **{"edges": [("src", "long"), ("dst", "long")]}}
     profile = {f"nodes.{t}": graph.graph.num_nodes(t) for t in graph.graph.ntypes}
-    profile |= {f"edges.{rel}": graph.graph.num_edges(ce) for ce in graph.graph.canonical_etypes
-                for _, rel, _ in [ce] if not rel.startswith("rev_")}
+    profile |= {f"edges.{rel}": graph.graph.num_edges((src, rel, dst)) for src, rel, dst in graph.graph.canonical_etypes
+                if not rel.startswith(REVERSE_PREFIX)}  # the snapshot's relations, not the added reverse ones
     profile |= {f"feature_dim.{t}": int(f.shape[1]) for t, f in graph.features.items()}
     return GraphDataset(name, content_hash, source, tables, profile)
 
