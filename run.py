@@ -239,6 +239,13 @@ def parse_predict_args(argv: list[str]) -> argparse.Namespace:
                         help="Parquet node table, as in a snapshot's nodes/<target>.parquet: `id` int64 and dense "
                         "`feat` list<float32>, or sparse `feat_idx` list<int32> + `feat_val` list<float32>")
     parser.add_argument("--output", type=Path, required=True, help="Parquet file to write (replaced if present)")
+    add_model_flags(parser)
+    parser.add_argument("--batch-size", type=positive_int, default=10_000, help="nodes per forward pass")
+    return parser.parse_args(argv)
+
+
+def add_model_flags(parser: argparse.ArgumentParser) -> None:
+    """Which registered model, in which store: predict's and serve's flags (resolved by predict_target)."""
     parser.add_argument("--model", default=None,
                         help="model URI, e.g. models:/hg2m-dblp/3 (default: models:/<registered model of "
                         "--dataset>@champion)")
@@ -246,9 +253,7 @@ def parse_predict_args(argv: list[str]) -> argparse.Namespace:
                         help="whose registered model to use without --model (default: the config's dataset_name, dblp)")
     parser.add_argument("--config", type=Path, default=DISTILL_CONFIG,
                         help="pipeline config YAML (registered model prefix, tracking URI)")
-    parser.add_argument("--batch-size", type=positive_int, default=10_000, help="nodes per forward pass")
     parser.add_argument("--mlflow-uri", default=None, help=MLFLOW_URI_HELP)
-    return parser.parse_args(argv)
 
 
 def positive_int(text: str) -> int:
@@ -409,7 +414,6 @@ def benchmark_main(argv: list[str]) -> int:
     return inference_benchmark(argv)
 
 
-# run.py <command> ...: each command parses its own flags; anything else is a --pipeline run.
 def parse_serve_args(argv: list[str]) -> argparse.Namespace:
     parser = ArgumentParser(
         prog="run.py serve",
@@ -418,20 +422,13 @@ def parse_serve_args(argv: list[str]) -> argparse.Namespace:
         "answers 504 to one that takes longer than --timeout seconds.",
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("--model", default=None,
-                        help="model URI, e.g. models:/hg2m-dblp/3 (default: models:/<registered model of "
-                        "--dataset>@champion)")
-    parser.add_argument("--dataset", default=None,
-                        help="whose registered model to serve without --model (default: the config's dataset_name)")
-    parser.add_argument("--config", type=Path, default=DISTILL_CONFIG,
-                        help="pipeline config YAML (registered model prefix, tracking URI)")
+    add_model_flags(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     parser.add_argument("--port", type=positive_int, default=5001)
     parser.add_argument("--max-rows", type=positive_int, default=None,
                         help="most rows (nodes) one request may hold; larger requests get 413 (default: 100,000, "
                         "hg2m.serving.DEFAULT_MAX_ROWS)")
     parser.add_argument("--timeout", type=positive_int, default=60, help="seconds before a request gets 504")
-    parser.add_argument("--mlflow-uri", default=None, help=MLFLOW_URI_HELP)
     return parser.parse_args(argv)
 
 
@@ -462,6 +459,7 @@ def serve_main(argv: list[str]) -> int:
     return 0
 
 
+# run.py <command> ...: each command parses its own flags; anything else is a --pipeline run.
 COMMANDS = {
     "predict": (predict_main, "write a registered student's predictions for a Parquet node table"),
     "serve": (serve_main, "serve a registered student over HTTP, with a request size limit"),

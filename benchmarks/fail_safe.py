@@ -24,12 +24,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
+
+from hg2m.server import answers
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ["--teacher", "rgcn", "--students", "mlp", "hg2m", "--epochs", "2", "--seeds", "0", "--settings",
@@ -207,14 +208,8 @@ def main() -> None:
     server = subprocess.Popen(replay.command("serve", "--model", model, "--mlflow-uri", replay.mlflow_uri, "--port",
                                              str(port), "--max-rows", "1000"), env=replay.env, cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(f"{url}/ping", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
+        answers(f"http://127.0.0.1:{port}/ping", 120)
         width = len(pq.read_table(nodes, columns=["feat"])["feat"][0])
         rows = [[0.5] * width] * 100_000
         big_status, big_seconds = post(port, json.dumps({"inputs": rows}).encode())

@@ -17,14 +17,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from hg2m.environment import default_mlflow_uri  # noqa: E402
+from hg2m.server import answers  # noqa: E402
 
 PAGES = ("experiment", "parent_run", "model_version", "source_run")
 
@@ -80,13 +79,7 @@ def main() -> None:
                                "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)
     try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"{base}/health", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
-        else:
+        if not answers(f"{base}/health", 60):
             sys.exit("error: mlflow ui did not answer within 60 s")
         args.out.mkdir(parents=True, exist_ok=True)
         for page, url in urls.items():

@@ -11,6 +11,8 @@ Two checks, one limit in rows (`max_rows`):
 from __future__ import annotations
 
 import os
+import time
+import urllib.request
 
 import mlflow
 from fastapi import FastAPI, Request
@@ -62,3 +64,15 @@ def serving_app(model_uri: str, max_rows: int, timeout_s: int) -> FastAPI:
         return Response(body, status_code=413, media_type="application/json")
 
     return app
+
+
+def answers(url: str, seconds: float) -> bool:
+    """Whether `url` answers a GET within `seconds` (polling: for a server that is starting)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return True
+        except OSError:  # not listening yet
+            time.sleep(0.5)
+    return False
