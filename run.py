@@ -159,8 +159,7 @@ def print_summary(outcome, tracking_uri: str, seconds: float) -> None:
           f"Gate: challenger {gate.challenger_score:.4f} test Micro-F1, champion {champion}, margin {gate.margin}. "
           f"{verdict}: {gate.reason}.\n"
           f"Load it with mlflow.pyfunc.load_model('{reg.model_uri}'), or serve it (docs/serving.md):\n"
-          f"  MLFLOW_TRACKING_URI={tracking_uri} ./scripts/with-env mlflow models serve -m {reg.model_uri} "
-          "--env-manager local -h 127.0.0.1 -p 5001")
+          f"  ./scripts/with-env python run.py serve --model {reg.model_uri} --mlflow-uri {tracking_uri}")
     if tracking_uri.startswith("sqlite:"):
         print("\nBrowse runs, metrics and models in the MLflow UI:\n"
               f"  .venv/bin/mlflow ui --backend-store-uri {tracking_uri} --host 127.0.0.1 --port 5000\n"

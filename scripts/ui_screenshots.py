@@ -56,11 +56,12 @@ def lineage_urls(base: str, mlflow_uri: str, model: str | None) -> dict[str, str
     source = client.get_run(version.run_id)
     parent = source.data.tags.get("mlflow.parentRunId", source.info.run_id)
     experiment = source.info.experiment_id
+    view = "?workflowType=machine_learning"  # the UI's model-training view; clicking in from the list picks it too
     return {
-        "experiment": f"{base}/#/experiments/{experiment}",
-        "parent_run": f"{base}/#/experiments/{experiment}/runs/{parent}",
-        "model_version": f"{base}/#/models/{version.name}/versions/{version.version}",
-        "source_run": f"{base}/#/experiments/{experiment}/runs/{source.info.run_id}",
+        "experiment": f"{base}/#/experiments/{experiment}/runs{view}",
+        "parent_run": f"{base}/#/experiments/{experiment}/runs/{parent}{view}",
+        "model_version": f"{base}/#/models/{version.name}/versions/{version.version}{view}",
+        "source_run": f"{base}/#/experiments/{experiment}/runs/{source.info.run_id}{view}",
     }
 
 
@@ -85,7 +86,7 @@ def main() -> None:
         for page, url in urls.items():
             path = args.out / f"mlflow-{page.replace('_', '-')}.png"
             subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                            "--window-size=1500,1000", "--virtual-time-budget=15000", f"--screenshot={path}", url],
+                            "--window-size=1500,1400", "--virtual-time-budget=15000", f"--screenshot={path}", url],
                            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
             print(f"{page}: {url} -> {path}")
     finally:
