@@ -74,7 +74,7 @@ def test_a_teacher_below_the_plain_mlp_is_named_and_the_registration_says_why():
     assert "teacher rgcn is below the plain MLP mlp on validation in transductive (0.6000 < 0.7000" in warning
     assert select_best(weak, "transductive") == ("hg2m", 0)
     assert selection_reason(weak, "transductive", "hg2m") == (
-        "hg2m: best mean validation micro_f1 of 2 students in transductive (0.7200); teacher rgcn 0.6000, mlp mlp 0.7000")
+        "hg2m: best mean validation micro_f1 of 2 students in transductive (0.7200); teacher rgcn 0.6000, plain MLP 0.7000")
     strong = results_frame({"rgcn": ("teacher", 0.90), "mlp": ("mlp", 0.70), "hg2m": ("hg2m", 0.88)})
     assert teacher_warnings(strong) == []
 

@@ -124,8 +124,9 @@ def selection_reason(results: pd.DataFrame, setting: str, chosen: str) -> str:
     """Why `chosen` was registered, with the teacher's and the plain MLP's scores beside it."""
     scores = mean_val_scores(results, setting)
     kinds = results.drop_duplicates("model").set_index("model")["method"]
-    others = ", ".join(f"{kind} {model} {scores[model]:.4f}" for model, kind in kinds.items()
-                       if kind in (TEACHER, "mlp") and model != chosen)
+    labels = {model: f"teacher {model}" if kind == TEACHER else "plain MLP" if model == "mlp" else f"plain MLP {model}"
+              for model, kind in kinds.items() if kind in (TEACHER, "mlp") and model != chosen}
+    others = ", ".join(f"{label} {scores[model]:.4f}" for model, label in labels.items())
     students = student_rows(results)["model"].nunique()
     return (f"{chosen}: best mean validation {SELECTION_METRIC} of {students} students in {setting} "
             f"({scores[chosen]:.4f}); {others}")
