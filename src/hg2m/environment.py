@@ -28,6 +28,7 @@ def configure_environment(project_root: Path = PROJECT_ROOT) -> None:
     os.environ.setdefault("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "true")
     os.environ.setdefault("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "5")
     os.environ.setdefault("MLFLOW_SYSTEM_METRICS_SAMPLES_BEFORE_LOGGING", "1")
+    logging.getLogger("mlflow.system_metrics").setLevel(logging.WARNING)  # four INFO lines per step otherwise
     # GE logs hundreds of INFO lines through ZenML's root handler otherwise.
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     # ZenML warns on every step that it cannot switch off fastai autologging (fastai is not installed).
