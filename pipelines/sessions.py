@@ -3,7 +3,8 @@
 Every pipeline process holds the project's session lock, shared, for as long as it runs; the kernel drops the lock
 when the process dies, SIGKILL included. A new process that can take the lock exclusively therefore knows that no
 other pipeline process is alive, so every ZenML or MLflow run still marked running belongs to a dead one: it is
-marked failed (ZenML) or killed (MLflow) before the new run starts.
+marked failed (ZenML) or killed (MLflow) before the new run starts, and a model version whose registration was
+cut short (hg2m.registry) is deleted.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from mlflow.tracking import MlflowClient
 from zenml.client import Client
 from zenml.enums import ExecutionStatus
 from zenml.models import PipelineRunUpdate, StepRunUpdate
+
+from hg2m.registry import delete_incomplete_versions
 
 OPEN_STATUSES = (ExecutionStatus.INITIALIZING, ExecutionStatus.RUNNING)
 STALE_REASON = "closed by the next start: the process running it was killed"
@@ -52,6 +55,7 @@ def close_stale_runs(tracking_uri: str) -> list[str]:
                                                                   status_reason=STALE_REASON))
             closed.append(f"ZenML run {run.name}")
     mlflow = MlflowClient(tracking_uri)
+    closed += [f"model version {v} (registration cut short)" for v in delete_incomplete_versions(mlflow)]
     experiments = [e.experiment_id for e in mlflow.search_experiments()]
     if experiments:
         for run in mlflow.search_runs(experiments, filter_string="attributes.status = 'RUNNING'", max_results=1000):

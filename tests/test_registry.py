@@ -8,7 +8,14 @@ from mlflow.tracking import MlflowClient
 
 from hg2m.contracts import CHALLENGER_ALIAS
 from hg2m.models.mlp import MLP
-from hg2m.registry import INCOMPLETE_TAG, TRAINING_KEY_TAG, register_challenger, trained_snapshot_hashes, training_key
+from hg2m.registry import (
+    INCOMPLETE_TAG,
+    TRAINING_KEY_TAG,
+    delete_incomplete_versions,
+    register_challenger,
+    trained_snapshot_hashes,
+    training_key,
+)
 from hg2m.serving import log_student
 from hg2m.tracking import ensure_experiment
 
@@ -59,12 +66,15 @@ def test_keys_differ_by_config_snapshot_student_and_run():
 
 def test_a_version_left_incomplete_by_a_kill_is_ignored_then_removed(client):
     """A kill between creating the version and setting its alias leaves it marked incomplete: the retrain check
-    does not count its snapshot, and the next registration deletes it."""
+    does not count its snapshot, a registration with its key does not reuse it, and the cleanup of the next start
+    deletes it (and only it)."""
     with mlflow.start_run():
         info = log_student(MLP(5, 2, hidden_dim=4), np.zeros((2, 5), np.float32))
     killed = str(mlflow.register_model(info.model_uri, MODEL, tags={"snapshot_hash": "h3", TRAINING_KEY_TAG: "k3",
                                                                   INCOMPLETE_TAG: "true"}).version)
     assert "h3" not in trained_snapshot_hashes(client, MODEL)
     again = register("k3", snapshot_hash="h3")
-    assert killed not in versions(client) and again != killed
-    assert "h3" in trained_snapshot_hashes(client, MODEL)
+    assert again != killed and "h3" in trained_snapshot_hashes(client, MODEL)
+    before = set(versions(client))
+    assert delete_incomplete_versions(client) == [f"{MODEL}/{killed}"]
+    assert set(versions(client)) == before - {killed}

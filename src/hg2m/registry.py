@@ -63,8 +63,6 @@ def served_inputs(layout: InputLayout, raw: HeteroGraphData, model_graph: Hetero
 
 TRAINING_KEY_TAG = "training_key"  # what a version was trained from: config, snapshot, student, run
 INCOMPLETE_TAG = "registration_incomplete"  # on a version from its creation until its alias is set
-
-
 UNTRAINED_SETTINGS = ("enable_cache", "tracking")  # where results are kept, not how the model is trained
 
 
@@ -88,11 +86,11 @@ def register_challenger(
 
     Idempotent: a complete version with the same training `key` is given the alias again, not registered twice.
     Complete or absent: a version is created with its tags and marked incomplete until its alias is set, so a
-    kill at any point leaves no version that looks real; incomplete versions (and any left by a killed run) are
-    deleted here, and ignored by `trained_snapshot_hashes` meanwhile."""
+    kill at any point leaves no version that looks real: `trained_snapshot_hashes` ignores it, and the next start
+    deletes it (`delete_incomplete_versions`, when no other pipeline process is alive: pipelines.sessions)."""
     client = MlflowClient()
-    delete_incomplete_versions(client, name)
-    existing = next((v for v in model_versions(client, name) if v.tags.get(TRAINING_KEY_TAG) == key), None)
+    existing = next((v for v in model_versions(client, name)
+                     if v.tags.get(TRAINING_KEY_TAG) == key and INCOMPLETE_TAG not in v.tags), None)
     if existing is not None:
         client.set_registered_model_alias(name, CHALLENGER_ALIAS, existing.version)
         return str(existing.version)
@@ -110,16 +108,18 @@ def register_challenger(
     return str(version.version)
 
 
-def model_versions(client: MlflowClient, name: str) -> list:
-    """Every version of `name`; none when the model does not exist yet."""
-    return client.search_model_versions(f"name='{name}'")
+def model_versions(client: MlflowClient, name: str | None = None) -> list:
+    """Every version of `name` (of every model without one); none when the model does not exist yet."""
+    return client.search_model_versions(f"name='{name}'" if name else "")
 
 
-def delete_incomplete_versions(client: MlflowClient, name: str) -> None:
-    """Versions a killed registration left marked incomplete are removed (their alias goes with them)."""
-    for version in model_versions(client, name):
-        if INCOMPLETE_TAG in version.tags:
-            client.delete_model_version(name, version.version)
+def delete_incomplete_versions(client: MlflowClient) -> list[str]:
+    """Deletes the versions a killed registration left marked incomplete (their aliases go with them); returns
+    them as 'name/version'. Only safe while no registration is under way."""
+    incomplete = [v for v in model_versions(client) if INCOMPLETE_TAG in v.tags]
+    for version in incomplete:
+        client.delete_model_version(version.name, version.version)
+    return [f"{v.name}/{v.version}" for v in incomplete]
 
 
 def trained_snapshot_hashes(client: MlflowClient, name: str) -> set[str]:
