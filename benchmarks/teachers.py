@@ -71,10 +71,10 @@ def main() -> None:
     print("| dataset | teacher | Micro-F1 | Macro-F1 | HGB Micro-F1 | HGB Macro-F1 | s / epoch |")
     print("|---|---|---|---|---|---|---|")
     for dataset, name, runs in rows:
-        macro, micro = PUBLISHED.get((name, dataset), (float("nan"), float("nan")))
+        macro, micro = (f"{v:.2f}" for v in PUBLISHED[(name, dataset)]) if (name, dataset) in PUBLISHED else ("–", "–")
         mean, std = runs.mean(0), runs.std(0)
-        print(f"| {dataset} | {name} | {mean[0]:.2f} ± {std[0]:.2f} | {mean[1]:.2f} ± {std[1]:.2f} | {micro:.2f} | "
-              f"{macro:.2f} | {mean[2]:.3f} |")
+        print(f"| {dataset} | {name} | {mean[0]:.2f} ± {std[0]:.2f} | {mean[1]:.2f} ± {std[1]:.2f} | {micro} | "
+              f"{macro} | {mean[2]:.3f} |")
 
 
 if __name__ == "__main__":
