@@ -10,7 +10,7 @@ from hg2m.config import TEACHER_NAMES, GraphConfig, MetaPath, RGCNConfig, Sampli
 from hg2m.data.graph import build_graph_data
 from hg2m.models import TEACHERS, build_teacher
 from hg2m.models.base import ids_by_type
-from hg2m.teacher import sampled_inference, train_teacher
+from hg2m.teacher import full_neighbourhood, sampled_inference, train_teacher
 
 METAPATHS = {"APA": MetaPath(node_types=["author", "paper", "author"]),
              "APVPA": MetaPath(node_types=["author", "paper", "venue", "paper", "author"])}
@@ -94,3 +94,23 @@ def test_inference_fanouts_must_match_the_layers_too():
         RGCNConfig(num_layers=2, sampling=SamplingConfig(enabled=True, inference_fanouts=[5, 5, 5]))
     assert SamplingConfig(fanouts=[3, 4]).predict_fanouts == [3, 4]
     assert SamplingConfig(fanouts=[3, 4], inference_fanouts=[-1, -1]).predict_fanouts == [-1, -1]
+
+
+@pytest.mark.parametrize("name", sorted(TEACHERS))
+def test_full_neighbourhood_blocks_are_the_same_every_time_and_give_the_full_batch_logits(name, data):
+    """What full-batch training runs on: built twice, the same nodes and edges in the same order (DGL's own
+    to_block orders them differently each call), and the whole graph's logits for the seeds."""
+    torch.manual_seed(0)
+    model = build_teacher(small_config(name), data, GraphConfig(featureless_embedding_dim=4), METAPATHS).eval()
+    view = model.graph_view(data.graph)
+    seeds = torch.arange(6) if name == "han" else torch.tensor([4, 0, 3])  # HAN: attention averages over seeds
+    (ids, blocks), (ids_again, blocks_again) = (full_neighbourhood(view, "author", seeds, model.num_layers)
+                                                for _ in range(2))
+    assert all(torch.equal(ids[t], ids_again[t]) for t in ids)
+    for block, again in zip(blocks, blocks_again, strict=True):
+        for ce in block.canonical_etypes:
+            assert torch.equal(torch.stack(block.edges(etype=ce)), torch.stack(again.edges(etype=ce)))
+    with torch.no_grad():
+        full = model(view, data.features).logits
+        local = model(blocks, data.features, ids).logits
+    torch.testing.assert_close(local, full[seeds], atol=1e-5, rtol=1e-5)
