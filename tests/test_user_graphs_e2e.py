@@ -68,7 +68,7 @@ def test_featureless_aminer_with_no_config_trains_every_student_and_serves_new_n
     graph, raw = outcome.graph(), outcome.raw_graph()
     inputs = outcome.student_inputs(reg.student)
     test = graph.splits["test"]
-    rows = served_inputs(inputs.layout, raw, graph, test)
+    rows = served_inputs(inputs.layout, raw, graph)(test)
     mlflow.set_tracking_uri(mlflow_uri)
     served = mlflow.pyfunc.load_model(reg.model_uri).predict(rows.numpy())
     expected = predict_logits(outcome.student_model(reg.student, reg.run), inputs.matrix)[test].argmax(-1)

@@ -21,7 +21,7 @@ from torch import nn
 
 from hg2m.data.graph import HeteroGraphData
 from hg2m.models import Teacher
-from hg2m.student_inputs import InputLayout, NodeEdges, derive_inputs, mean_features
+from hg2m.student_inputs import ExistingNodeInputs, InputLayout
 from hg2m.teacher import sample_batch
 
 ALL = "all"  # batch size meaning every test node in one batch
@@ -86,25 +86,13 @@ class StudentRunner:
 
     def __init__(self, student: nn.Module, layout: InputLayout, data: HeteroGraphData, device: torch.device):
         self.student = student.to(device).eval()
-        self.layout, self.data = layout, data
-        self.own = data.target_features().to(device) if layout.own_dim else None
-        if layout.width > layout.own_dim:  # built once, not per batch
-            self.node_edges, self.neighbour_features = NodeEdges(data.graph, layout), mean_features(layout, data.features)
+        own = data.target_features().to(device) if layout.own_dim else None
+        self.inputs = ExistingNodeInputs(layout, data.graph, own, data.features)
         self.device = device
         self.timer = Timer(device)
 
-    def inputs(self, seeds: torch.Tensor) -> torch.Tensor:
-        own = self.own[seeds] if self.own is not None else None
-        if self.layout.width == self.layout.own_dim:
-            return own
-        nodes = seeds.cpu().numpy()
-        edges = self.node_edges(nodes)
-        rows = derive_inputs(self.layout, None if own is None else own.cpu().numpy(), edges, self.neighbour_features,
-                             num_rows=len(nodes))
-        return rows.to(self.device)
-
     def __call__(self, seeds: torch.Tensor) -> tuple[float, torch.Tensor]:
-        return self.timer(lambda: self.student(self.inputs(seeds)))
+        return self.timer(lambda: self.student(self.inputs(seeds).to(self.device)))
 
 
 def benchmark_inference(

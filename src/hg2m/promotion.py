@@ -53,9 +53,9 @@ def test_predictions(model_uri: str, data: HeteroGraphData, model_graph: HeteroG
     # the served model takes dense rows: with neighbour-id bags a row is tens of thousands of columns wide, so
     # the test nodes go in batches that keep one batch's rows to about GATE_BATCH_VALUES numbers
     batch = max(1, GATE_BATCH_VALUES // max(layout.width, 1))
+    rows = served_inputs(layout, data, model_graph)
     with torch.no_grad():
-        logits = torch.cat([module(served_inputs(layout, data, model_graph, test[i : i + batch]))
-                            for i in range(0, len(test), batch)])
+        logits = torch.cat([module(rows(test[i : i + batch])) for i in range(0, len(test), batch)])
     return logits.argmax(-1).numpy()
 
 

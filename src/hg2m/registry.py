@@ -20,7 +20,7 @@ from hg2m.contracts import CHALLENGER_ALIAS
 from hg2m.data.graph import HeteroGraphData
 from hg2m.data.transforms import FeatureTransform, transform_module
 from hg2m.serving import log_student
-from hg2m.student_inputs import InputLayout, derive_inputs, node_edges
+from hg2m.student_inputs import ExistingNodeInputs, InputLayout
 
 EXAMPLE_ROWS = 5
 
@@ -48,17 +48,14 @@ def served_student(student: nn.Module, layout: InputLayout, transform: FeatureTr
     return nn.Sequential(prefix, student)
 
 
-def served_inputs(layout: InputLayout, raw: HeteroGraphData, model_graph: HeteroGraphData,
-                  nodes: torch.Tensor) -> torch.Tensor:
-    """(len(nodes), width) dense rows of existing target nodes as the registered model takes them: raw own
+def served_inputs(layout: InputLayout, raw: HeteroGraphData, model_graph: HeteroGraphData) -> Callable[
+        [torch.Tensor], torch.Tensor]:
+    """Existing target nodes' ids -> (len(nodes), width) dense rows as the registered model takes them: raw own
     features, then neighbour inputs derived from their edges as a new node's would be (`model_graph`: the
-    preprocessed features the mean blocks average)."""
-    own = raw.target_features()[nodes] if layout.own_dim else None
-    if layout.width == layout.own_dim:
-        return own
-    edges = node_edges(raw.graph, layout, nodes.numpy())
-    return derive_inputs(layout, None if own is None else own.numpy(), edges, model_graph.features,
-                         num_rows=len(nodes)).to_dense()
+    preprocessed features the mean blocks average). Prepared once; call it on every batch."""
+    rows = ExistingNodeInputs(layout, raw.graph, raw.target_features() if layout.own_dim else None,
+                              model_graph.features)
+    return lambda nodes: rows(nodes).to_dense() if rows.neighbours else rows(nodes)
 
 
 TRAINING_KEY_TAG = "training_key"  # what a version was trained from: config, snapshot, student, run

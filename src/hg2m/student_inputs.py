@@ -465,3 +465,25 @@ class NodeEdges:
 def node_edges(graph, layout: InputLayout, nodes: np.ndarray) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """NodeEdges for one batch; build a NodeEdges once to look up many."""
     return NodeEdges(graph, layout)(nodes)
+
+
+class ExistingNodeInputs:
+    """Rows of existing target nodes, batch by batch: `own` features (N, own_dim) or None, followed by neighbour
+    inputs derived from their edges as a new node's would be (derive_inputs). The edge index and the neighbour
+    features are prepared once, not per batch."""
+
+    def __init__(self, layout: InputLayout, graph, own: torch.Tensor | None,
+                 neighbour_features: Mapping[str, torch.Tensor]):
+        self.layout, self.own = layout, own
+        self.neighbours = layout.width > layout.own_dim
+        if self.neighbours:
+            self.node_edges, self.features = NodeEdges(graph, layout), mean_features(layout, neighbour_features)
+
+    def __call__(self, nodes: torch.Tensor) -> torch.Tensor:
+        """(len(nodes), width): own rows (on `own`'s device) alone, or all blocks as a CPU sparse tensor."""
+        own = self.own[nodes] if self.own is not None else None
+        if not self.neighbours:
+            return own
+        edges = self.node_edges(nodes.cpu().numpy())
+        return derive_inputs(self.layout, None if own is None else own.cpu().numpy(), edges, self.features,
+                             num_rows=len(nodes))

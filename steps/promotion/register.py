@@ -52,7 +52,7 @@ def register(
     metadata = {"snapshot_hash": graph.snapshot_hash, "student_config": student_config, "run_config": run_config,
                 "input_layout": inputs.layout.model_dump(mode="json")}
     served = served_student(student_models[index][run.key], inputs.layout, transforms.by_type.get(graph.target_type))
-    example = served_inputs(inputs.layout, graph, model_graph, torch.arange(min(EXAMPLE_ROWS, graph.num_target_nodes)))
+    example = served_inputs(inputs.layout, graph, model_graph)(torch.arange(min(EXAMPLE_ROWS, graph.num_target_nodes)))
     key = training_key(run_config, graph.snapshot_hash, name, run.key)
     summary = summary_table(results)
 
