@@ -501,9 +501,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run_pipeline(args, config, tracking_uri)
     except KeyboardInterrupt:
-        print(f"\ninterrupted (Ctrl-C): the {args.pipeline} pipeline stopped; a re-run reuses the steps that finished",
-              file=sys.stderr)
-        return 130
+        return interrupted(args.pipeline)
     except Terminated:
         print(f"\nterminated (SIGTERM): the {args.pipeline} pipeline stopped; a re-run reuses the steps that "
               "finished", file=sys.stderr)
@@ -513,9 +511,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {err}", file=sys.stderr)
             return 2
         if zenml_interruption(err):  # ZenML's own SIGINT handler ran first
-            print(f"\ninterrupted: the {args.pipeline} pipeline stopped; a re-run reuses the steps that finished",
-                  file=sys.stderr)
-            return 130
+            return interrupted(args.pipeline)
         from pipelines.stack import failed_step
 
         log, step = write_failure_log(err), failed_step(started)
@@ -524,6 +520,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"The failed step registered and promoted nothing. Full traceback: {log}", file=sys.stderr)
         return 1
     return 0
+
+
+def interrupted(pipeline: str) -> int:
+    """Ctrl-C: one line, and the shell's exit code for SIGINT."""
+    print(f"\ninterrupted (Ctrl-C): the {pipeline} pipeline stopped; a re-run reuses the steps that finished",
+          file=sys.stderr)
+    return 130
 
 
 def user_data_error(err: Exception) -> bool:
