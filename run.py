@@ -83,8 +83,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--snapshot-dir", type=Path, default=None,
                         help="retrain: the folder whose snapshot subfolders arrive over time (newest = last by name)")
     parser.add_argument("--margin", type=float, default=None,
-                        help="the gate: promote when the challenger's test Micro-F1 beats the champion's by more "
-                        "than this (default: the config's promotion.margin)")
+                        help="the gate: promote when the challenger's test Micro-F1 beats the champion's by at "
+                        "least this (default: the config's promotion.margin)")
     parser.add_argument("--cron", default=None,
                         help="retrain: print a crontab line that runs this retrain on the schedule "
                         "(5-field cron expression, e.g. '0 3 * * *') instead of running it now")

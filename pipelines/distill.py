@@ -4,7 +4,8 @@ Steps and their artifacts (each one versioned and tracked by ZenML; <run> = <set
     ingest_snapshot     raw files          -> snapshot (Parquet folder + manifest, content-hashed)
     validate            snapshot           -> validation_report (Great Expectations; stops the run on bad data)
     build_graph         snapshot           -> graph (DGL heterograph, raw features, labels, splits)
-    preprocess          graph              -> model_graph (features transformed per type), feature_transforms
+    preprocess          graph              -> model_graph (features transformed per type), feature_transforms,
+                                              raw_example (a few target nodes' raw features)
     metapaths           graph              -> metapath_neighbours (meta-path, node, neighbour, count), capped;
                                               only when a student's plan has a meta-path term
     inputs_<kind>       model_graph        -> student_inputs (layout and rows of each input kind students use:
@@ -18,9 +19,10 @@ Steps and their artifacts (each one versioned and tracked by ZenML; <run> = <set
                                               default p), a record with a histogram in MLflow; only when a
                                               student uses reliable nodes (it draws them itself, with its p)
     student_<name>      what its plan uses -> student_models (one MLP per run), student_report; with tuning on,
-                                              an Optuna search on the tuning run first
+                                              an Optuna search on the tuning run first; each run's model is
+                                              logged to MLflow as served (input transform first)
     evaluate            models, soft labels -> results (per model, setting, seed), summary (mean, std)
-    register            results, models    -> registration (best student with its input transform, registered as
+    register            results, reports   -> registration (the best student's logged model, registered as
                                               `challenger`: it takes raw features)
     gate                registration       -> gate_decision (the one place `champion` moves), on raw features
     lineage             all of the above   -> nothing: the snapshot as an MLflow dataset input of the parent run
@@ -106,7 +108,7 @@ def distill(run_config: dict, plan: dict, source_fingerprint: str) -> None:
     snapshot = ingest_snapshot(dataset=config.dataset, raw_fingerprint=source_fingerprint)
     validate(snapshot)
     raw_graph = build_graph(snapshot, config=config.graph, after="validate")
-    graph, transforms = preprocess(raw_graph)
+    graph, transforms, raw_example = preprocess(raw_graph)
     pairs = metapaths(graph, plan.pair_metapaths, config.metapath, derived=config.dataset.derived_metapaths) \
         if plan.needs_pairs else None
     splits = {run: split_nodes(graph, run=run, held_out_fraction=fraction, id=split_step(run)) for run in plan.runs}
@@ -141,7 +143,8 @@ def distill(run_config: dict, plan: dict, source_fingerprint: str) -> None:
         # ZenML takes a list of artifacts only as a plain list input: an unused one is passed empty
         models, report = student(graph, inputs[student_plan.inputs], plan=student_plan, device=device, splits=splits,
                                  teacher_runs=teacher_runs if student_plan.soft_labels else [],
-                                 tuning=config.tuning, tuning_run=plan.tuning_run,
+                                 tuning=config.tuning, transforms=transforms, raw_example=raw_example,
+                                 class_names=config.dataset.class_names, tuning_run=plan.tuning_run,
                                  **({"metapath_neighbours": pairs} if student_plan.metapath_term else {}),
                                  id=student_step(student_plan.name))
         student_models.append(models)
@@ -152,8 +155,7 @@ def distill(run_config: dict, plan: dict, source_fingerprint: str) -> None:
                           student_inputs=list(inputs.values()),
                           candidate_runs=[run for _, run, _ in candidates],
                           candidate_reports=[report for _, _, report in candidates])
-    registration = register(raw_graph, graph, transforms, results, student_models, reports, list(inputs.values()),
-                            setting=plan.registration_setting,
+    registration = register(raw_graph, results, reports, list(inputs.values()), setting=plan.registration_setting,
                             model_name=config.registered_model_name, run_config=run_config)
     decision = gate(raw_graph, graph, registration, margin=config.promotion.margin)
     lineage(raw_graph, graph, transforms, dataset=config.dataset, run_config=run_config, summary=summary,

@@ -1,5 +1,6 @@
-"""Screenshots of the MLflow UI along the lineage of the newest registered model: the experiment's runs, the
-pipeline's parent run, the registered version, and the student run that trained it.
+"""Screenshots of the MLflow UI along the lineage of the newest registered model: the experiment's runs and
+logged models, the pipeline's parent run, the registered version, the logged model it was registered from,
+and the student run that trained it.
 
     ./scripts/with-env python scripts/ui_screenshots.py [--mlflow-uri URI] [--model NAME] [--out docs/img]
 
@@ -25,9 +26,6 @@ sys.path.insert(0, str(ROOT / "src"))
 from hg2m.environment import default_mlflow_uri  # noqa: E402
 from hg2m.server import answers  # noqa: E402
 
-PAGES = ("experiment", "parent_run", "model_version", "source_run")
-
-
 def chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found:
@@ -45,7 +43,7 @@ def free_port() -> int:
 
 
 def lineage_urls(base: str, mlflow_uri: str, model: str | None) -> dict[str, str]:
-    """The four pages of the newest registered version (of `model`, or of any model)."""
+    """The pages along the lineage of the newest registered version (of `model`, or of any model)."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(mlflow_uri)
@@ -56,11 +54,14 @@ def lineage_urls(base: str, mlflow_uri: str, model: str | None) -> dict[str, str
     source = client.get_run(version.run_id)
     parent = source.data.tags.get("mlflow.parentRunId", source.info.run_id)
     experiment = source.info.experiment_id
+    logged_model = version.source.removeprefix("models:/")  # registered from a logged model: models:/<model id>
     view = "?workflowType=machine_learning"  # the UI's model-training view; clicking in from the list picks it too
     return {
         "experiment": f"{base}/#/experiments/{experiment}/runs{view}",
+        "models": f"{base}/#/experiments/{experiment}/models{view}",
         "parent_run": f"{base}/#/experiments/{experiment}/runs/{parent}{view}",
         "model_version": f"{base}/#/models/{version.name}/versions/{version.version}{view}",
+        "logged_model": f"{base}/#/experiments/{experiment}/models/{logged_model}{view}",
         "source_run": f"{base}/#/experiments/{experiment}/runs/{source.info.run_id}{view}",
     }
 

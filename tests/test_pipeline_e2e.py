@@ -100,6 +100,18 @@ def test_lineage_can_be_followed_in_mlflow(first_run, quick_config, mlflow_uri):
     test_score = 100 * summary.loc[(reg.student, "transductive", "test"), "micro_f1_mean"]
     assert f"**{reg.student}**" in version.description and f"{test_score:.2f}" in version.description
     assert f"models:/{reg.name}/{reg.version}" in version.description
+    # every run's student and teacher is a logged model of the run that trained it, its scores linked to it;
+    # the version was registered from the student's
+    models = client.search_logged_models(experiment_ids=[source.info.experiment_id])
+    students = {m.name: m for m in models if m.source_run_id == student_report.mlflow_run_id}
+    assert set(students) == {f"{reg.student}-{key}" for key in student_report.runs}
+    registered = students[f"{reg.student}-{reg.run.key}"]
+    assert version.source == f"models:/{registered.model_id}"
+    assert student_report.runs[reg.run.key].model_uri == f"models:/{registered.model_id}"
+    assert f"{reg.run.key}/test_micro_f1" in {m.key for m in registered.metrics}
+    teachers = [m for m in models if m.model_type == "teacher"]
+    assert len(teachers) == len([s for s in first_run.run.steps if s.startswith(("teacher_", "candidate_"))]) - 1
+    assert all({"test_micro_f1", "val_micro_f1"} <= {m.key for m in t.metrics} for t in teachers)
 
     parent_id = source.data.tags["mlflow.parentRunId"]
     parent = client.get_run(parent_id)

@@ -1,22 +1,29 @@
 import pytest
+from mlflow.models import EvaluationResult
 
 from hg2m.config import CONFIG_DIR, ConfigError, load_run_config
 from hg2m.data.snapshot import SnapshotError, write_snapshot
-from hg2m.promotion import decide, exclusive_lock, newest_snapshot
+from hg2m.promotion import GATE_METRIC, decide, exclusive_lock, newest_snapshot
 
 DISTILL = CONFIG_DIR / "pipelines" / "distill.yaml"
 
 
-def promotes(*args, **kwargs) -> bool:
-    return decide(*args, **kwargs)[0]
+def promotes(challenger: float, champion: float | None, margin: float, already_champion: bool = False) -> bool:
+    def result(score: float) -> EvaluationResult:
+        return EvaluationResult(metrics={GATE_METRIC: score}, artifacts={})
+
+    return decide(result(challenger), None if champion is None else result(champion), margin, already_champion)[0]
 
 
-def test_gate_promotes_only_above_the_margin():
+def test_gate_promotes_only_at_least_the_margin_above_the_champion():
     assert promotes(0.80, None, 0.01)
     assert promotes(0.82, 0.80, 0.01)
     assert not promotes(0.805, 0.80, 0.01)
-    assert not promotes(0.81, 0.80, 0.01)  # equal to the margin is not better by more than it
-    assert promotes(0.70, 0.80, -0.2)
+    assert promotes(0.81, 0.80, 0.01)  # MLflow's min_absolute_change: at least the margin
+    assert not promotes(0.80, 0.80, 0.01)
+    assert promotes(0.70, 0.80, -0.2)  # a margin <= 0: unless worse by more than its size
+    assert not promotes(0.55, 0.80, -0.2)
+    assert promotes(0.80, 0.80, 0.0)
     assert not promotes(0.90, 0.80, -0.2, already_champion=True)  # a cached re-run: nothing to move
 
 

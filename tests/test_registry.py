@@ -35,8 +35,8 @@ def register(key: str, snapshot_hash: str = "h1") -> str:
     torch.manual_seed(0)
     example = torch.from_numpy(np.random.default_rng(0).normal(size=(4, 5)).astype(np.float32))
     with mlflow.start_run():
-        return register_challenger(MLP(5, 2, hidden_dim=4), MODEL, example, {"snapshot_hash": snapshot_hash}, {}, [],
-                                   key)
+        info = log_student(MLP(5, 2, hidden_dim=4), example.numpy())
+        return register_challenger(info.model_uri, MODEL, {"snapshot_hash": snapshot_hash}, key)
 
 
 def versions(client: MlflowClient) -> dict[str, dict[str, str]]:

@@ -56,8 +56,8 @@ def experiment(mlflow_uri, tmp_path_factory) -> str:
 def model_uri(module, features, experiment) -> str:
     """The tiny MLP registered as a new version of MODEL, with class names."""
     with mlflow.start_run(experiment_id=experiment):
-        version = register_challenger(module, MODEL, torch.from_numpy(features), {"student": "tiny"}, {}, CLASSES,
-                                      key="tiny")
+        info = log_student(module, features[:5], CLASSES)
+        version = register_challenger(info.model_uri, MODEL, {"student": "tiny"}, key="tiny")
     return f"models:/{MODEL}/{version}"
 
 

@@ -166,6 +166,7 @@ class StudentRunReport(Contract):
     best_epoch: int
     epochs_run: int
     metapath_edges: list[int]  # kept directed edges per meta-path of the student's plan
+    model_uri: str  # the run's model as served (raw features in), logged in the student's MLflow run
 
 
 class StudentReport(Contract):

@@ -1,8 +1,8 @@
 """Who is champion: the one place the `champion` alias moves; and finding the snapshot a retrain trains on.
 
-Registration only ever adds a `challenger` (hg2m.registry). The gate then scores the challenger and the
-current champion on the snapshot's test split and moves `champion` when there is none yet, or when the
-challenger is better by more than the margin.
+Registration only ever adds a `challenger` (hg2m.registry). The gate then evaluates the challenger and the
+current champion on the snapshot's test split with MLflow's evaluation and moves `champion` when there is
+none yet, or when MLflow's validation against the champion as baseline passes (at least the margin better).
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import mlflow
 import numpy as np
 import pandas as pd
 import torch
+from mlflow.models import EvaluationResult, MetricThreshold
+from mlflow.models.evaluation.validation import ModelValidationFailedException
 from mlflow.tracking import MlflowClient
 
 from hg2m.contracts import CHAMPION_ALIAS, GateDecision, Registration
@@ -24,21 +26,28 @@ from hg2m.data.snapshot import MANIFEST_FILE, SnapshotError, verified_content_ha
 from hg2m.registry import alias_version, registered_layout, served_inputs
 from hg2m.serving import load_student_module
 
-# Score differences carry float noise (0.81 - 0.80 > 0.01): a gain this close to the margin is a tie.
-SCORE_TOLERANCE = 1e-9
+GATE_METRIC = "accuracy_score"  # MLflow's classifier evaluation; Micro-F1 for single-label classes
 
 
-def decide(challenger_score: float, champion_score: float | None, margin: float,
+def decide(challenger: EvaluationResult, champion: EvaluationResult | None, margin: float,
            already_champion: bool = False) -> tuple[bool, str]:
-    """(promote, reason): promote when there is no champion, or when the challenger beats it by more than `margin`."""
+    """(promote, reason): promote when there is no champion, or when MLflow's validation of the challenger's
+    evaluation against the champion's as baseline passes: test Micro-F1 at least `margin` higher. MLflow's
+    `min_absolute_change` must be positive; a margin <= 0 (promote unless worse by more than -margin) is the
+    absolute floor champion + margin instead."""
     if already_champion:
         return False, "the challenger is the champion already"
-    if champion_score is None:
+    if champion is None:
         return True, "no champion yet"
-    gain = challenger_score - champion_score
-    promote = gain > margin + SCORE_TOLERANCE
-    verdict = "beats" if promote else "does not beat"
-    return promote, f"challenger {verdict} champion by more than {margin:+.4f} (difference {gain:+.4f})"
+    baseline = champion.metrics[GATE_METRIC]
+    rule = MetricThreshold(min_absolute_change=margin, greater_is_better=True) if margin > 0 else \
+        MetricThreshold(threshold=baseline + margin, greater_is_better=True)
+    gain = challenger.metrics[GATE_METRIC] - baseline
+    try:
+        mlflow.validate_evaluation_results({GATE_METRIC: rule}, challenger, champion)
+    except ModelValidationFailedException:
+        return False, f"challenger does not beat champion by at least {margin:+.4f} (difference {gain:+.4f})"
+    return True, f"challenger beats champion by at least {margin:+.4f} (difference {gain:+.4f})"
 
 
 GATE_BATCH_VALUES = 2**26  # 256 MiB of float32 rows per batch
@@ -59,15 +68,16 @@ def test_predictions(model_uri: str, data: HeteroGraphData, model_graph: HeteroG
     return logits.argmax(-1).numpy()
 
 
-def evaluate_version(name: str, version: str, data: HeteroGraphData, model_graph: HeteroGraphData) -> float:
+def evaluate_version(name: str, version: str, data: HeteroGraphData,
+                     model_graph: HeteroGraphData) -> EvaluationResult:
     """MLflow's classifier evaluation of one version's test predictions (accuracy, F1, confusion matrix, ...), in a
-    nested run named after the version; returns its accuracy, which is Micro-F1 for single-label classes."""
+    nested run named after the version."""
     predictions = test_predictions(f"models:/{name}/{version}", data, model_graph)
     frame = pd.DataFrame({"prediction": predictions, "label": data.labels[data.splits["test"]].numpy()})
     with mlflow.start_run(run_name=f"gate: {name} version {version}", nested=True):
         mlflow.set_tags({"model_name": name, "model_version": version, "snapshot_hash": data.snapshot_hash})
         result = mlflow.models.evaluate(data=frame, predictions="prediction", targets="label", model_type="classifier")
-    return float(result.metrics["accuracy_score"])
+    return result
 
 
 def run_gate(client: MlflowClient, registration: Registration, data: HeteroGraphData, model_graph: HeteroGraphData,
@@ -76,8 +86,9 @@ def run_gate(client: MlflowClient, registration: Registration, data: HeteroGraph
     move `champion` if the challenger wins, and record the decision on both versions (`gate_*` tags)."""
     name, challenger = registration.name, registration.version
     champion = alias_version(client, name, CHAMPION_ALIAS)
-    score = {version: evaluate_version(name, version, data, model_graph) for version in {challenger, champion} - {None}}
-    promote, reason = decide(score[challenger], score.get(champion), margin, already_champion=champion == challenger)
+    result = {version: evaluate_version(name, version, data, model_graph) for version in {challenger, champion} - {None}}
+    score = {version: float(r.metrics[GATE_METRIC]) for version, r in result.items()}
+    promote, reason = decide(result[challenger], result.get(champion), margin, already_champion=champion == challenger)
     if promote:
         client.set_registered_model_alias(name, CHAMPION_ALIAS, challenger)
     decision = GateDecision(promote=promote, reason=reason, model_name=name, challenger_version=challenger,

@@ -5,10 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from contextlib import nullcontext
 
 import mlflow
-import numpy as np
 import torch
 from mlflow.exceptions import MlflowException
 from mlflow.models import get_model_info
@@ -16,10 +14,9 @@ from mlflow.tracking import MlflowClient
 from torch import nn
 
 import hg2m
-from hg2m.contracts import CHALLENGER_ALIAS
+from hg2m.contracts import CHALLENGER_ALIAS, InputMatrix
 from hg2m.data.graph import HeteroGraphData
 from hg2m.data.transforms import FeatureTransform, transform_module
-from hg2m.serving import log_student
 from hg2m.student_inputs import ExistingNodeInputs, InputLayout
 
 EXAMPLE_ROWS = 5
@@ -58,6 +55,24 @@ def served_inputs(layout: InputLayout, raw: HeteroGraphData, model_graph: Hetero
     return lambda nodes: rows(nodes).to_dense() if rows.neighbours else rows(nodes)
 
 
+def raw_example(raw: HeteroGraphData) -> torch.Tensor:
+    """The first EXAMPLE_ROWS target nodes' raw own features, dense ((k, 0) for a featureless target): the own
+    block of the served students' input example."""
+    rows = torch.arange(min(EXAMPLE_ROWS, raw.num_target_nodes))
+    if raw.target_type not in raw.features:
+        return torch.zeros(len(rows), 0)
+    own = raw.features[raw.target_type].index_select(0, rows)
+    return own.to_dense() if own.is_sparse else own
+
+
+def served_example(raw_own: torch.Tensor, inputs: InputMatrix) -> torch.Tensor:
+    """Input rows for the `raw_example` nodes as a served student of `inputs`' kind takes them: raw own
+    features, then the neighbour inputs (derived from preprocessed features, as for any node)."""
+    rows = inputs.matrix.index_select(0, torch.arange(len(raw_own)))
+    rows = rows.to_dense() if rows.is_sparse else rows
+    return torch.cat([raw_own[:, : inputs.layout.own_dim], rows[:, inputs.layout.own_dim :]], dim=1)
+
+
 TRAINING_KEY_TAG = "training_key"  # what a version was trained from: config, snapshot, student, run
 INCOMPLETE_TAG = "registration_incomplete"  # on a version from its creation until its alias is set
 UNTRAINED_SETTINGS = ("enable_cache", "tracking")  # where results are kept, not how the model is trained
@@ -71,15 +86,12 @@ def training_key(run_config: dict, snapshot_hash: str, student: str, run_key: st
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def register_challenger(
-    model: nn.Module, name: str, example: torch.Tensor, tags: dict[str, str], metadata: dict, class_names: list[str],
-    key: str, source_run_id: str | None = None, describe: Callable[[str], str] | None = None,
-) -> str:
-    """Register `model` (a pyfunc model, hg2m.serving; `example`: a few input rows, for the signature) as a version
-    of `name` with `tags`, and give it the alias `challenger`; returns the version. Who becomes `champion` is the
-    gate's decision alone (hg2m.promotion). `class_names` label the predictions (empty: class indices only).
-    The model is logged in `source_run_id` (the run that trained it; default: the active run), so that the
-    version's source run is that run; `describe(version)` gives the version's description (a model card).
+def register_challenger(model_uri: str, name: str, tags: dict[str, str], key: str,
+                        describe: Callable[[str], str] | None = None) -> str:
+    """Register the logged student `model_uri` (logged by the run that trained it, hg2m.serving.log_student, so
+    that the version's source run is that run) as a version of `name` with `tags`, and give it the alias
+    `challenger`; returns the version. Who becomes `champion` is the gate's decision alone (hg2m.promotion).
+    `describe(version)` gives the version's description (a model card).
 
     Idempotent: a complete version with the same training `key` is given the alias again, not registered twice.
     Complete or absent: a version is created with its tags and marked incomplete until its alias is set, so a
@@ -91,9 +103,7 @@ def register_challenger(
     if existing is not None:
         client.set_registered_model_alias(name, CHALLENGER_ALIAS, existing.version)
         return str(existing.version)
-    with mlflow.start_run(run_id=source_run_id, nested=True) if source_run_id else nullcontext():
-        info = log_student(model, example.numpy().astype(np.float32), class_names, metadata=metadata)
-    version = mlflow.register_model(info.model_uri, name, tags={**tags, TRAINING_KEY_TAG: key, INCOMPLETE_TAG: "true"})
+    version = mlflow.register_model(model_uri, name, tags={**tags, TRAINING_KEY_TAG: key, INCOMPLETE_TAG: "true"})
     try:
         if describe:
             client.update_model_version(name, version.version, description=describe(str(version.version)))

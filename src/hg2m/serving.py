@@ -147,9 +147,9 @@ def student_signature(feature_dim: int, num_classes: int, named: bool) -> ModelS
 
 def log_student(
     module: nn.Module, example: np.ndarray, class_names: Sequence[str] = (), registered_model_name: str | None = None,
-    metadata: dict | None = None,
+    metadata: dict | None = None, name: str = MODEL_NAME,
 ) -> ModelInfo:
-    """Log `module` (features in, logits out) to the active run as a StudentModel pyfunc model.
+    """Log `module` (features in, logits out) to the active run as a StudentModel pyfunc model called `name`.
 
     `example` (a few rows of float32 features) gives the signature and the input example. With
     `registered_model_name`, MLflow also registers the logged model as a new version of it.
@@ -166,7 +166,7 @@ def log_student(
         path = Path(folder) / "student.pt"
         torch.jit.save(scripted, str(path))
         return mlflow.pyfunc.log_model(
-            name=MODEL_NAME, python_model=StudentModel(example.shape[1], class_names),
+            name=name, python_model=StudentModel(example.shape[1], class_names),
             artifacts={MODULE_ARTIFACT: str(path)}, signature=signature, input_example=example,
             code_paths=[str(PACKAGE_DIR)], registered_model_name=registered_model_name, metadata=metadata,
             pip_requirements=pip_requirements(),

@@ -52,11 +52,11 @@ def log_history(history: list[dict[str, float]], prefix: str = "") -> None:
         client.log_batch(run_id, metrics=metrics[start : start + MLFLOW_BATCH_LIMIT])
 
 
-def log_split_metrics(metrics: dict[str, dict[str, float]], prefix: str = "", run_id: str | None = None) -> None:
-    """{'test': {'micro_f1': 0.9}} -> metric '<prefix>test_micro_f1' on the given (or active) run."""
+def log_split_metrics(metrics: dict[str, dict[str, float]], prefix: str = "", run_id: str | None = None,
+                      model_id: str | None = None) -> None:
+    """{'test': {'micro_f1': 0.9}} -> metric '<prefix>test_micro_f1' on the given (or active) run, linked to the
+    logged model `model_id` when given (MLflow shows it on the model's page)."""
     flat = {f"{prefix}{split}_{name}": value for split, values in metrics.items() for name, value in values.items()}
-    if run_id is None:
-        mlflow.log_metrics(flat)
-    else:
-        now = int(time.time() * 1000)
-        MlflowClient().log_batch(run_id, metrics=[Metric(k, v, now, 0) for k, v in flat.items()])
+    now = int(time.time() * 1000)
+    MlflowClient().log_batch(run_id or mlflow.active_run().info.run_id,
+                             metrics=[Metric(k, v, now, 0, model_id=model_id) for k, v in flat.items()])

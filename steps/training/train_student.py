@@ -8,17 +8,20 @@ from typing import Annotated
 import mlflow
 import optuna
 import pandas as pd
+import torch
 from matplotlib.figure import Figure
 from torch import nn
 from zenml import step
 
 from hg2m.config import TuningConfig
-from hg2m.contracts import InputMatrix, RunSplit, StudentReport, StudentRunReport, TeacherRun
+from hg2m.contracts import FeatureTransforms, InputMatrix, RunSplit, StudentReport, StudentRunReport, TeacherRun
 from hg2m.data.graph import HeteroGraphData
 from hg2m.distill.reliability import reliable_mask, unlabelled_nodes
 from hg2m.distill.signals import TeacherSignals, build_signals
 from hg2m.plan import Run, StudentPlan
 from hg2m.progress import EpochProgress
+from hg2m.registry import served_example, served_student
+from hg2m.serving import log_student
 from hg2m.student import train_student
 from hg2m.tracking import flatten, log_history, log_split_metrics
 from hg2m.train import EpochCallback, TrainedModel, resolve_device
@@ -35,11 +38,16 @@ def student(
     splits: list[RunSplit],
     teacher_runs: list[TeacherRun],
     tuning: TuningConfig,
+    transforms: FeatureTransforms,
+    raw_example: list[list[float]],
+    class_names: list[str],
     tuning_run: Run | None = None,
     metapath_neighbours: pd.DataFrame | None = None,
 ) -> tuple[Annotated[nn.ModuleDict, "student_models"], Annotated[StudentReport, "student_report"]]:
     """`teacher_runs` is aligned with `splits`, or empty when the plan does not use soft labels. Reliable nodes
-    are drawn from the teacher's logits with the student's own p (tuned or configured)."""
+    are drawn from the teacher's logits with the student's own p (tuned or configured). Each run's model is
+    logged to the student's MLflow run as it would be served (behind the target type's input transform, so it
+    takes raw features; `raw_example` is a few nodes' raw features for its input example), with its scores."""
     mlflow_run_id = link_runs()
     mlflow.set_tag("student", plan.name)
     mlflow.log_params({**flatten(plan.config.model_dump(), "student."), "runs": [s.run.key for s in splits],
@@ -94,15 +102,22 @@ def student(
         log_study(study)
 
     models, per_run = nn.ModuleDict(), {}
+    example = served_example(torch.tensor(raw_example, dtype=torch.float32), inputs).numpy()
+    metadata = {"snapshot_hash": graph.snapshot_hash, "student_config": tuned.config.model_dump(mode="json"),
+                "input_layout": inputs.layout.model_dump(mode="json")}
     for index, split in enumerate(splits):
         run = split.run
         with EpochProgress(f"student {plan.name} {run.setting} s{run.seed}", tuned.config.optim.max_epochs) as progress:
             trained, signals = train_on(tuned, index, progress)
         log_history(trained.fit.history, prefix=f"{run.key}/")
-        log_split_metrics(trained.metrics, prefix=f"{run.key}/")
+        served = served_student(trained.model, inputs.layout, transforms.by_type.get(graph.target_type))
+        logged = log_student(served, example, class_names, metadata={**metadata, "run": run.key},
+                             name=f"{plan.name}-{run.key}")
+        log_split_metrics(trained.metrics, prefix=f"{run.key}/", model_id=logged.model_id)
         models[run.key] = trained.model
         per_run[run.key] = StudentRunReport(best_epoch=trained.fit.best_epoch, epochs_run=trained.fit.epochs_run,
-                                            metapath_edges=[len(src) for src, _, _ in signals.metapath_edges])
+                                            metapath_edges=[len(src) for src, _, _ in signals.metapath_edges],
+                                            model_uri=logged.model_uri)
     return models, StudentReport(name=plan.name, method=plan.method, inputs=plan.inputs, config=tuned.config,
                                  mlflow_run_id=mlflow_run_id, runs=per_run, tuned_params=tuned_params)
 

@@ -10,7 +10,7 @@ from typing import Annotated
 import mlflow
 from mlflow.tracking import MlflowClient
 from torch import nn
-from zenml import step
+from zenml import get_step_context, step
 
 from hg2m.config import GraphConfig, MetaPath, TeacherConfig
 from hg2m.contracts import RunSplit, TeacherReport, TeacherRun, TeacherSelection
@@ -36,12 +36,19 @@ def train_and_report(graph: HeteroGraphData, split: RunSplit, config: TeacherCon
     run = split.run
     mlflow_run_id = link_runs()
     mlflow.set_tags({"setting": run.setting, "seed": run.seed, "teacher": config.model})
-    mlflow.log_params({**flatten(config.model_dump(), "teacher."), "seed": run.seed, "setting": run.setting,
-                       "snapshot_hash": graph.snapshot_hash})
+    params = {**flatten(config.model_dump(), "teacher."), "seed": run.seed, "setting": run.setting,
+              "snapshot_hash": graph.snapshot_hash}
+    mlflow.log_params(params)
     with EpochProgress(f"teacher {config.model} {run.setting} s{run.seed}", config.optim.max_epochs) as progress:
         trained = train_teacher_for_run(graph, split, config, graph_config, resolve_device(device), progress, metapaths)
     log_history(trained.fit.history)
-    log_split_metrics(trained.metrics)
+    # A graph model is no row-wise pyfunc: MLflow records it as an external model (its weights are this step's
+    # ZenML artifact `teacher_model`), so that the teacher and its scores show among the experiment's models.
+    logged = mlflow.create_external_model(
+        name=f"teacher-{config.model}-{run.key}", model_type="teacher", params={k: str(v) for k, v in params.items()},
+        tags={"weights": f"ZenML artifact 'teacher_model' of step '{get_step_context().step_run.name}' in pipeline "
+                         f"run {get_step_context().pipeline_run.id}"})
+    log_split_metrics(trained.metrics, model_id=logged.model_id)
     report = TeacherReport(model=config.model, run=run, mlflow_run_id=mlflow_run_id, best_epoch=trained.fit.best_epoch,
                            epochs_run=trained.fit.epochs_run, hidden_nodes=len(split.hidden),
                            micro_f1={part: scores["micro_f1"] for part, scores in trained.metrics.items()})

@@ -272,7 +272,8 @@ class EvaluationConfig(StrictModel):
 
 
 class PromotionConfig(StrictModel):
-    """The retrain gate: the challenger takes `champion` only when it is better by more than `margin`."""
+    """The retrain gate: the challenger takes `champion` only when it is at least `margin` better (MLflow's
+    validation of its evaluation against the champion's; hg2m.promotion.decide)."""
 
     margin: float = Field(0.005, ge=-1, le=1, description="Required gain in test Micro-F1 on the new snapshot.")
 
