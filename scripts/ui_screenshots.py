@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from hg2m.environment import default_mlflow_uri  # noqa: E402
 from hg2m.server import answers  # noqa: E402
 
+
 def chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found:
