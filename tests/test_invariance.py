@@ -1,6 +1,6 @@
 """Features in other units leave every teacher exactly where it was on DBLP, and a column of raw counts in the
-thousands collapses none: the preprocessing step (hg2m.data.transforms) takes units and tails out before
-anything trains."""
+thousands moves none by more than a point: the preprocessing step (hg2m.data.transforms) takes units and tails
+out before anything trains."""
 
 import dataclasses
 
@@ -16,14 +16,11 @@ from hg2m.teacher import train_teacher
 pytestmark = pytest.mark.e2e
 
 DISTILL = CONFIG_DIR / "pipelines" / "distill.yaml"
-EPOCHS = 20  # enough to separate a working teacher from a collapsed one
-SEEDS = (0, 1)  # one seed's test accuracy moves by about a point with any change of input: compare means
-# A raw count column in the thousands used to collapse attention teachers to near the majority class (tens of
-# points). After preprocessing the column is one more feature in [0, 1]: measured at 20 epochs, mean of seeds
-# 0 and 1, RGCN (+0.6) and HGT stay within a point, HAN moves by -2.7 and Simple-HGN by +1.8. Trained to the end
-# (benchmarks.invariance, seeds 0-2) HAN moves by +0.41 ± 1.01 and Simple-HGN by +0.01 ± 0.05 (docs/results.md);
-# at this training length this bound guards against collapse.
-TOLERANCE = 0.03
+SEEDS = (0, 1)  # one seed's test accuracy moves by up to about a point with any change of input: compare means
+# The issue's bound. Trained to the end with default settings (early stopping included: about 80 s for the four
+# teachers, both inputs, per seed on 2 CPU cores); before preprocessing, a raw count column collapsed attention
+# teachers by tens of points. benchmarks.invariance has the same comparison over five seeds (docs/results.md).
+TOLERANCE = 0.01
 
 
 @pytest.fixture(scope="module")
@@ -45,13 +42,16 @@ def scaled(data: HeteroGraphData) -> HeteroGraphData:
     return with_features(data, "paper", data.features["paper"] * 1000)
 
 
-def with_count_column(data: HeteroGraphData) -> HeteroGraphData:
-    """Authors get one more column: heavy-tailed counts, most below ten, some in the thousands."""
-    authors = data.features["author"].to_dense()
+def with_author_column(data: HeteroGraphData, column: torch.Tensor) -> HeteroGraphData:
+    return with_features(data, "author", torch.cat([data.features["author"].to_dense(), column], dim=1))
+
+
+def counts(rows: int) -> torch.Tensor:
+    """(rows, 1) heavy-tailed counts, most below ten, some in the thousands."""
     torch.manual_seed(0)
-    counts = torch.distributions.Pareto(torch.tensor(1.0), torch.tensor(0.8)).sample((len(authors), 1)).floor()
-    assert counts.max() > 1000
-    return with_features(data, "author", torch.cat([authors, counts], dim=1))
+    column = torch.distributions.Pareto(torch.tensor(1.0), torch.tensor(0.8)).sample((rows, 1)).floor()
+    assert column.max() > 1000
+    return column
 
 
 def test_features_in_other_units_preprocess_to_the_same_features(dblp):
@@ -61,13 +61,19 @@ def test_features_in_other_units_preprocess_to_the_same_features(dblp):
 
 
 @pytest.mark.parametrize("teacher", TEACHER_NAMES)
-def test_a_column_of_counts_in_the_thousands_collapses_no_teacher(dblp, teacher):
-    config = load_run_config(DISTILL, "dblp", {"teacher.optim.max_epochs": EPOCHS}, teacher=teacher)
+def test_a_column_of_counts_in_the_thousands_moves_no_teacher_by_more_than_a_point(dblp, teacher):
+    """Against the same graph with a column of zeros instead: no information, but the same shapes, so each seed
+    draws the same initial weights and dropout masks, and the difference is the counts' own, not that of new
+    random draws (which alone move a seed's accuracy by about a point)."""
+    config = load_run_config(DISTILL, "dblp", teacher=teacher)
 
     def test_accuracy(data: HeteroGraphData) -> float:
         """Mean test accuracy over SEEDS."""
         data = preprocessed(data)
-        return sum(train_teacher(data, config.teachers[0], config.graph, seed, torch.device("cpu"),
-                                 metapaths=config.dataset.metapaths).metrics["test"]["accuracy"] for seed in SEEDS) / len(SEEDS)
+        scores = [train_teacher(data, config.teachers[0], config.graph, seed, torch.device("cpu"),
+                                metapaths=config.dataset.metapaths).metrics["test"]["accuracy"] for seed in SEEDS]
+        return sum(scores) / len(scores)
 
-    assert test_accuracy(with_count_column(dblp)) == pytest.approx(test_accuracy(dblp), abs=TOLERANCE)
+    authors = dblp.graph.num_nodes("author")
+    with_counts = test_accuracy(with_author_column(dblp, counts(authors)))
+    assert with_counts == pytest.approx(test_accuracy(with_author_column(dblp, torch.zeros(authors, 1))), abs=TOLERANCE)
