@@ -27,7 +27,9 @@ Steps and their artifacts (each one versioned and tracked by ZenML; <run> = <set
     gate                registration       -> gate_decision (the one place `champion` moves), on raw features
     lineage             all of the above   -> nothing: the snapshot as an MLflow dataset input of the parent run
                                               and every teacher and student run, the parent's parameters,
-                                              description and comparison chart (never cached)
+                                              description and charts (comparison, the registered run's
+                                              training curves and reliability, the registered model's
+                                              confusion matrix; never cached)
 Every tracked step is a nested MLflow run under one parent run per pipeline run. Step and artifact names
 are read back only through `DistillRun`, below.
 """
@@ -120,7 +122,7 @@ def distill(run_config: dict, plan: dict, source_fingerprint: str) -> None:
         candidates = [teacher(graph, splits[first], config=candidate, **teacher_args,
                               id=candidate_step(candidate.model, first)) for candidate in config.teachers]
         selection = select_teacher_step([report for _, _, report in candidates], id=SELECT_TEACHER)
-    teacher_runs, teacher_reports = [], []
+    teacher_runs, teacher_reports, reliability_records = [], [], {}
     for run, split in splits.items():
         if selection is None:
             outputs = teacher(graph, split, config=config.teachers[0], **teacher_args, id=teacher_step(run))
@@ -134,7 +136,8 @@ def distill(run_config: dict, plan: dict, source_fingerprint: str) -> None:
         teacher_runs.append(teacher_run)
         teacher_reports.append(teacher_report)
         if plan.needs_reliability:  # the record; each student draws its reliable nodes with its own p
-            reliability(graph, teacher_run, split, ratio=config.evaluation.reliable_ratio, id=reliability_step(run))
+            reliability_records[run.key] = reliability(
+                graph, teacher_run, split, ratio=config.evaluation.reliable_ratio, id=reliability_step(run))
     splits = list(splits.values())
     inputs = {kind: student_inputs(graph, kind=kind, max_bag_ids=config.student_inputs.max_bag_ids,
                                    id=inputs_step(kind)) for kind in plan.input_kinds}
@@ -160,7 +163,8 @@ def distill(run_config: dict, plan: dict, source_fingerprint: str) -> None:
     decision = gate(raw_graph, graph, registration, margin=config.promotion.margin)
     lineage(raw_graph, graph, transforms, dataset=config.dataset, run_config=run_config, summary=summary,
             teacher_reports=teacher_reports, candidate_reports=[report for _, _, report in candidates],
-            student_reports=reports, registration=registration, gate_decision=decision)
+            student_reports=reports, registration=registration, gate_decision=decision,
+            reliability_records=list(reliability_records.values()), reliability_runs=list(reliability_records))
 
 
 class DistillRun:

@@ -128,7 +128,8 @@ def test_lineage_can_be_followed_in_mlflow(first_run, quick_config, mlflow_uri):
             "config_hash"} <= set(parent.data.params)
     assert parent.data.params["snapshot_hash"] == reg.snapshot_hash
     assert reg.student in parent.data.tags["mlflow.note.content"]
-    assert "comparison.png" in [a.path for a in client.list_artifacts(parent_id)]
+    assert {"comparison.png", "training_curves.png", "reliability_histogram.png",
+            "registered_confusion_matrix.png"} <= {a.path for a in client.list_artifacts(parent_id)}
     experiment = client.get_experiment(parent.info.experiment_id)
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
 

@@ -203,3 +203,4 @@ class GateDecision(Contract):
     champion_score: float | None
     margin: float
     snapshot_hash: str
+    evaluation_runs: dict[str, str] = {}  # version -> MLflow run of its evaluation (confusion matrix, F1, ...)

@@ -1,12 +1,15 @@
 """What a user clicking through the MLflow UI finds: the snapshot as an MLflow dataset on every training run, a
 registered version whose source run trained it and whose description is a model card, and a parent run that
-tells the story (parameters, description, comparison chart)."""
+tells the story (parameters, description, comparison chart, training curves, the teacher's reliability, the
+registered model's confusion matrix)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
+import tempfile
 from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -123,5 +126,51 @@ def run_description(dataset: str, snapshot_hash: str, teacher: str, registered: 
         f"{score(summary, teacher, 'transductive', 'test')}, plain MLP {score(summary, 'mlp', 'transductive', 'test')}"
         f"; on new nodes {registered} {score(summary, registered, 'inductive', 'test_held_out')}, MLP "
         f"{score(summary, 'mlp', 'inductive', 'test_held_out')}.", "",
-        "The comparison chart and tables are this run's artifacts (comparison.png, results.md); each step is a "
-        "nested run, the teacher's and students' with their training curves."])
+        "The charts and tables are this run's artifacts (comparison.png; training_curves.png, "
+        "reliability_histogram.png and registered_confusion_matrix.png for the registered student's run; "
+        "results.md); each step is a nested run, the teacher's and students' with their training curves."])
+
+
+HISTOGRAM_BINS = 50
+
+
+def reliability_figure(frame: pd.DataFrame) -> Figure:
+    """Teacher confidence and entropy, reliable vs not (hg2m.distill.reliability.reliability_frame)."""
+    figure = Figure(figsize=(10, 3.5))
+    axes = figure.subplots(1, 2)
+    for axis, column in zip(axes, ("confidence", "entropy"), strict=True):
+        for flag, label in ((True, "reliable"), (False, "not reliable")):
+            axis.hist(frame.loc[frame["reliable"] == flag, column], bins=HISTOGRAM_BINS, alpha=0.6, label=label)
+        axis.set_xlabel(f"teacher {column}")
+        axis.set_ylabel("nodes")
+    axes[0].legend()
+    figure.tight_layout()
+    return figure
+
+
+def training_curves_figure(curves: dict[str, list[float]], run_key: str) -> Figure:
+    """Validation accuracy per epoch of the teacher and each student on one run."""
+    figure = Figure(figsize=(8, 4))
+    axis = figure.subplots()
+    for name, values in curves.items():
+        axis.plot(range(1, len(values) + 1), [100 * v for v in values], label=name)
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("validation accuracy (%)")
+    axis.set_title(f"training curves, run {run_key}")
+    axis.legend(fontsize="small")
+    figure.tight_layout()
+    return figure
+
+
+def metric_values(client: MlflowClient, run_id: str, key: str) -> list[float]:
+    """A run's metric history in step order."""
+    return [m.value for m in sorted(client.get_metric_history(run_id, key), key=lambda m: m.step)]
+
+
+def copy_artifact(client: MlflowClient, source_run: str, path: str, target_run: str, name: str) -> None:
+    """Copy one artifact file of `source_run` to `target_run`'s root as `name`."""
+    with tempfile.TemporaryDirectory() as folder:
+        local = Path(client.download_artifacts(source_run, path, folder))
+        renamed = local.with_name(name)
+        local.rename(renamed)
+        client.log_artifact(target_run, str(renamed))

@@ -69,15 +69,15 @@ def test_predictions(model_uri: str, data: HeteroGraphData, model_graph: HeteroG
 
 
 def evaluate_version(name: str, version: str, data: HeteroGraphData,
-                     model_graph: HeteroGraphData) -> EvaluationResult:
+                     model_graph: HeteroGraphData) -> tuple[EvaluationResult, str]:
     """MLflow's classifier evaluation of one version's test predictions (accuracy, F1, confusion matrix, ...), in a
-    nested run named after the version."""
+    nested run named after the version; returns it and that run's id."""
     predictions = test_predictions(f"models:/{name}/{version}", data, model_graph)
     frame = pd.DataFrame({"prediction": predictions, "label": data.labels[data.splits["test"]].numpy()})
-    with mlflow.start_run(run_name=f"gate: {name} version {version}", nested=True):
+    with mlflow.start_run(run_name=f"gate: {name} version {version}", nested=True) as run:
         mlflow.set_tags({"model_name": name, "model_version": version, "snapshot_hash": data.snapshot_hash})
         result = mlflow.models.evaluate(data=frame, predictions="prediction", targets="label", model_type="classifier")
-    return result
+    return result, run.info.run_id
 
 
 def run_gate(client: MlflowClient, registration: Registration, data: HeteroGraphData, model_graph: HeteroGraphData,
@@ -86,14 +86,17 @@ def run_gate(client: MlflowClient, registration: Registration, data: HeteroGraph
     move `champion` if the challenger wins, and record the decision on both versions (`gate_*` tags)."""
     name, challenger = registration.name, registration.version
     champion = alias_version(client, name, CHAMPION_ALIAS)
-    result = {version: evaluate_version(name, version, data, model_graph) for version in {challenger, champion} - {None}}
+    evaluated = {version: evaluate_version(name, version, data, model_graph)
+                 for version in {challenger, champion} - {None}}
+    result = {version: r for version, (r, _) in evaluated.items()}
     score = {version: float(r.metrics[GATE_METRIC]) for version, r in result.items()}
     promote, reason = decide(result[challenger], result.get(champion), margin, already_champion=champion == challenger)
     if promote:
         client.set_registered_model_alias(name, CHAMPION_ALIAS, challenger)
     decision = GateDecision(promote=promote, reason=reason, model_name=name, challenger_version=challenger,
                             challenger_score=score[challenger], champion_version=champion,
-                            champion_score=score.get(champion), margin=margin, snapshot_hash=data.snapshot_hash)
+                            champion_score=score.get(champion), margin=margin, snapshot_hash=data.snapshot_hash,
+                            evaluation_runs={version: run_id for version, (_, run_id) in evaluated.items()})
     for key in ("promote", "challenger_score", "champion_score", "reason", "champion_version"):
         client.set_model_version_tag(name, challenger, f"gate_{key}", str(getattr(decision, key)))
     if champion not in (None, challenger):  # the champion's side of the same comparison

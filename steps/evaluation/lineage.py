@@ -1,5 +1,5 @@
 """Lineage in MLflow: the snapshot (and its preprocessed features) as dataset inputs of the parent run and every
-teacher and student run, the parent run's parameters, description and comparison chart, the experiment's kind."""
+teacher and student run, the parent run's parameters, description and charts, the experiment's kind."""
 
 import hashlib
 import json
@@ -17,9 +17,13 @@ from hg2m.lineage import (
     EXPERIMENT_KIND,
     GraphDataset,
     comparison_figure,
+    copy_artifact,
     git_commit,
     log_dataset_inputs,
+    metric_values,
+    reliability_figure,
     run_description,
+    training_curves_figure,
 )
 from steps.tracking import TRACKER, link_runs, parent_run_id
 
@@ -41,9 +45,10 @@ def lineage(
     graph: HeteroGraphData, model_graph: HeteroGraphData, transforms: FeatureTransforms, dataset: DatasetConfig,
     run_config: dict, summary: pd.DataFrame, teacher_reports: list[TeacherReport],
     candidate_reports: list[TeacherReport], student_reports: list[StudentReport], registration: Registration,
-    gate_decision: GateDecision,
+    gate_decision: GateDecision, reliability_records: list[pd.DataFrame], reliability_runs: list[str],
 ) -> None:
-    """Never cached, so that every pipeline run's parent run holds its story, a fully cached one included."""
+    """Never cached, so that every pipeline run's parent run holds its story, a fully cached one included.
+    `reliability_records` (of runs `reliability_runs`) are empty when no student uses reliable nodes."""
     link_runs()
     client, parent = MlflowClient(), parent_run_id()
     snapshot = graph_dataset(dataset.name, graph.snapshot_hash, str(dataset.resolved_raw_dir()), graph)
@@ -70,6 +75,17 @@ def lineage(
     existing = client.get_run(parent).data.params
     client.log_batch(parent, params=[mlflow.entities.Param(k, str(v)) for k, v in params.items() if k not in existing])
     client.log_figure(parent, comparison_figure(summary), "comparison.png")
+    run = registration.run  # the registered student's (setting, seed): its curves, reliability, confusion matrix
+    curves = {f"{r.model} (teacher)": metric_values(client, r.mlflow_run_id, "val_accuracy")
+              for r in teacher_reports if r.run == run}
+    curves |= {r.name: metric_values(client, r.mlflow_run_id, f"{run.key}/val_accuracy") for r in student_reports}
+    client.log_figure(parent, training_curves_figure(curves, run.key), "training_curves.png")
+    if run.key in reliability_runs:
+        client.log_figure(parent, reliability_figure(reliability_records[reliability_runs.index(run.key)]),
+                          "reliability_histogram.png")
+    evaluation = gate_decision.evaluation_runs.get(registration.version)
+    if evaluation:
+        copy_artifact(client, evaluation, "confusion_matrix.png", parent, "registered_confusion_matrix.png")
     client.set_tag(parent, DESCRIPTION_TAG, run_description(dataset.name, graph.snapshot_hash, teacher,
                                                             registration.student, registration.version,
                                                             registration.name, summary))
