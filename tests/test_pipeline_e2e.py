@@ -108,7 +108,7 @@ def test_lineage_can_be_followed_in_mlflow(first_run, quick_config, mlflow_uri):
     registered = students[f"{reg.student}-{reg.run.key}"]
     assert version.source == f"models:/{registered.model_id}"
     assert student_report.runs[reg.run.key].model_uri == f"models:/{registered.model_id}"
-    assert f"{reg.run.key}/test_micro_f1" in {m.key for m in registered.metrics}
+    assert f"{reg.run.key}/test_micro_f1" in {m.key for m in registered.metrics} and registered.model_type == "student"
     teachers = [m for m in models if m.model_type == "teacher"]
     assert len(teachers) == len([s for s in first_run.run.steps if s.startswith(("teacher_", "candidate_"))]) - 1
     assert all({"test_micro_f1", "val_micro_f1"} <= {m.key for m in t.metrics} for t in teachers)

@@ -169,7 +169,7 @@ def log_student(
             name=name, python_model=StudentModel(example.shape[1], class_names),
             artifacts={MODULE_ARTIFACT: str(path)}, signature=signature, input_example=example,
             code_paths=[str(PACKAGE_DIR)], registered_model_name=registered_model_name, metadata=metadata,
-            pip_requirements=pip_requirements(),
+            pip_requirements=pip_requirements(), model_type="student",
         )
 
 
