@@ -173,6 +173,8 @@ class StudentReport(Contract):
     name: str
     method: str
     inputs: InputKind
+    input_width: int  # columns of the served model's input rows
+    snapshot_hash: str
     config: StudentConfig
     mlflow_run_id: str
     runs: dict[str, StudentRunReport]  # by Run.key

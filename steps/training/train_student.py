@@ -118,8 +118,10 @@ def student(
         per_run[run.key] = StudentRunReport(best_epoch=trained.fit.best_epoch, epochs_run=trained.fit.epochs_run,
                                             metapath_edges=[len(src) for src, _, _ in signals.metapath_edges],
                                             model_uri=logged.model_uri)
-    return models, StudentReport(name=plan.name, method=plan.method, inputs=plan.inputs, config=tuned.config,
-                                 mlflow_run_id=mlflow_run_id, runs=per_run, tuned_params=tuned_params)
+    return models, StudentReport(name=plan.name, method=plan.method, inputs=plan.inputs,
+                                 input_width=inputs.layout.width, snapshot_hash=graph.snapshot_hash,
+                                 config=tuned.config, mlflow_run_id=mlflow_run_id, runs=per_run,
+                                 tuned_params=tuned_params)
 
 
 def log_study(study: optuna.Study) -> None:
