@@ -20,6 +20,7 @@ from hg2m.data.snapshot import (
 from hg2m.models.mlp import MLP, PreparedInputs, run_mlp
 from hg2m.student_inputs import (
     BagBlock,
+    ExistingNodeInputs,
     InputLayout,
     MeanBlock,
     NodeEdges,
@@ -27,7 +28,6 @@ from hg2m.student_inputs import (
     derive_inputs,
     input_layout,
     mean_features,
-    node_edges,
 )
 
 LABELS = np.array([0, 1, 0, 1, 0, 1])
@@ -250,12 +250,13 @@ def test_mlp_trains_on_sparse_inputs():
 def test_node_edges_give_existing_nodes_the_rows_build_inputs_gives_them(tiny):
     layout = input_layout(tiny, "own+neighbours")
     index, features = NodeEdges(tiny.graph, layout), mean_features(layout, tiny.features)  # built once, reused
+    existing = ExistingNodeInputs(layout, tiny.graph, tiny.target_features(), tiny.features)
     for nodes in (np.array([4, 0, 5]), np.array([2]), np.array([1, 1, 3])):  # a node twice: both rows get its edges
         own = tiny.target_features()[nodes].numpy()
-        for edges, feats in ((node_edges(tiny.graph, layout, nodes), tiny.features), (index(nodes), features)):
-            derived = derive_inputs(layout, own, edges, feats, num_rows=len(nodes))
-            np.testing.assert_array_equal(derived.to_dense().numpy(),
-                                          build_inputs(tiny, layout).to_dense()[torch.from_numpy(nodes)].numpy())
+        expected = build_inputs(tiny, layout).to_dense()[torch.from_numpy(nodes)].numpy()
+        derived = derive_inputs(layout, own, index(nodes), features, num_rows=len(nodes))
+        np.testing.assert_array_equal(derived.to_dense().numpy(), expected)
+        np.testing.assert_array_equal(existing(torch.from_numpy(nodes)).to_dense().numpy(), expected)
 
 
 def test_a_capped_bag_keeps_the_most_connected_neighbours_and_new_nodes_get_the_same_rows():

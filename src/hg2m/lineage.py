@@ -26,6 +26,7 @@ from hg2m.evaluate import TEACHER_CANDIDATE
 DIGEST_LENGTH = 32  # MLflow stores a dataset digest in 36 characters: the content hash's first 32 hex digits
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}  # the UI opens it as model training
 DESCRIPTION_TAG = "mlflow.note.content"  # a run's description in the UI
+HISTOGRAM_BINS = 50  # reliability_figure
 
 
 class GraphDataset(MetaDataset):
@@ -129,9 +130,6 @@ def run_description(dataset: str, snapshot_hash: str, teacher: str, registered: 
         "The charts and tables are this run's artifacts (comparison.png; training_curves.png, "
         "reliability_histogram.png and registered_confusion_matrix.png for the registered student's run; "
         "results.md); each step is a nested run, the teacher's and students' with their training curves."])
-
-
-HISTOGRAM_BINS = 50
 
 
 def reliability_figure(frame: pd.DataFrame) -> Figure:

@@ -146,13 +146,13 @@ def student_signature(feature_dim: int, num_classes: int, named: bool) -> ModelS
 
 
 def log_student(
-    module: nn.Module, example: np.ndarray, class_names: Sequence[str] = (), registered_model_name: str | None = None,
-    metadata: dict | None = None, name: str = MODEL_NAME,
+    module: nn.Module, example: np.ndarray, class_names: Sequence[str] = (), metadata: dict | None = None,
+    name: str = MODEL_NAME,
 ) -> ModelInfo:
     """Log `module` (features in, logits out) to the active run as a StudentModel pyfunc model called `name`.
 
-    `example` (a few rows of float32 features) gives the signature and the input example. With
-    `registered_model_name`, MLflow also registers the logged model as a new version of it.
+    `example` (a few rows of float32 features) gives the signature and the input example. Registering it is
+    hg2m.registry.register_challenger's job.
     """
     scripted = torch.jit.script(copy.deepcopy(module).cpu().eval())  # a copy: the caller's module stays as it was
     example = np.ascontiguousarray(example, dtype=np.float32)
@@ -168,7 +168,7 @@ def log_student(
         return mlflow.pyfunc.log_model(
             name=name, python_model=StudentModel(example.shape[1], class_names),
             artifacts={MODULE_ARTIFACT: str(path)}, signature=signature, input_example=example,
-            code_paths=[str(PACKAGE_DIR)], registered_model_name=registered_model_name, metadata=metadata,
+            code_paths=[str(PACKAGE_DIR)], metadata=metadata,
             pip_requirements=pip_requirements(), model_type="student",
         )
 

@@ -462,11 +462,6 @@ class NodeEdges:
         return edges
 
 
-def node_edges(graph, layout: InputLayout, nodes: np.ndarray) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """NodeEdges for one batch; build a NodeEdges once to look up many."""
-    return NodeEdges(graph, layout)(nodes)
-
-
 class ExistingNodeInputs:
     """Rows of existing target nodes, batch by batch: `own` features (N, own_dim) or None, followed by neighbour
     inputs derived from their edges as a new node's would be (derive_inputs). The edge index and the neighbour
