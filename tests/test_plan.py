@@ -133,6 +133,14 @@ def test_impossible_runs_are_refused_by_what_the_graph_holds(tiny_snapshot, tmp_
         student_plan(StudentConfig(name="auto", method="hg2m"), "tiny", [], isolated)
 
 
+def test_norm_defaults_to_layer_norm_on_neighbour_inputs_only():
+    assert student_plan(StudentConfig(name="own", method="hg2m"), "tiny", [], TINY).config.norm == "none"
+    neighbours = StudentConfig(name="nb", method="hg2m", inputs="own+neighbours")
+    assert student_plan(neighbours, "tiny", [], TINY).config.norm == "layer"
+    explicit = neighbours.model_copy(update={"norm": "batch"})
+    assert student_plan(explicit, "tiny", [], TINY).config.norm == "batch"
+
+
 def test_ablations_are_trained_only_when_named():
     config = load_run_config(DISTILL, "dblp", students=["hg2m", "hg2m_plus_no_mp", "mlp_nb"])
     assert [s.name for s in config.students] == ["hg2m", "hg2m_plus_no_mp", "mlp_nb"]

@@ -21,7 +21,7 @@ split, own-features inputs on a featureless target) is a PlanError, one line, be
 from __future__ import annotations
 
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from hg2m.config import (
     INDUCTIVE,
@@ -87,6 +87,16 @@ class StudentPlan(Frozen):
     embeddings: bool
     metapaths: tuple[str, ...] = ()
     reliable_ratio: float | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_norm(cls, data: dict) -> dict:
+        """An unset `norm` is layer norm on own+neighbours inputs and none on own features (StudentConfig.norm)."""
+        config = data.get("config")
+        if isinstance(config, StudentConfig) and config.norm is None:
+            norm = "layer" if data.get("inputs") == "own+neighbours" else "none"
+            data = {**data, "config": config.model_copy(update={"norm": norm})}
+        return data
 
     @property
     def name(self) -> str:
