@@ -1,6 +1,7 @@
 """The served student: pyfunc predictions, request validation, batch prediction, and `mlflow models serve` on
 loopback. A tiny MLP is registered in the test session's throw-away MLflow store; no pipeline runs."""
 
+import http.client
 import json
 import os
 import re
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -260,6 +262,24 @@ def post(url: str, body: str) -> tuple[int, dict]:
         return err.code, json.loads(err.read())
 
 
+def post_expecting_continue(url: str, body: str) -> tuple[int, dict]:
+    """POST as curl does a large body: headers with `Expect: 100-continue`, and the body only once the server asks
+    for it. A server that refuses unread answers at once; urllib would write the whole body first and, once
+    the server has closed the connection, fail with a broken pipe instead of reading the answer."""
+    address = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+    try:
+        connection.putrequest("POST", "/invocations")
+        for name, value in (("Content-Type", "application/json"), ("Content-Length", str(len(body.encode()))),
+                            ("Expect", "100-continue")):
+            connection.putheader(name, value)
+        connection.endheaders()
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
 def test_served_model_answers_on_loopback(server, pyfunc_model, features):
     expected = pyfunc_model.predict(features[:5])
     for body in [{"inputs": features[:5].tolist()}, {"dataframe_split": {"data": features[:5].tolist()}}]:
@@ -315,7 +335,7 @@ MAX_ROWS = 50
 
 def test_requests_over_the_row_limit_get_413_and_the_server_stays_responsive(limited_server, pyfunc_model, features):
     huge = json.dumps({"inputs": np.tile(features, (500, 1)).tolist()})  # 20,000 rows, 2.4 MB: refused unread
-    status, answer = post(limited_server, huge)
+    status, answer = post_expecting_continue(limited_server, huge)
     assert status == 413 and answer["error_code"] == "REQUEST_TOO_LARGE"
     assert re.search(r"more than 50 rows of 6 features can take", answer["message"]), answer["message"]
     short = json.dumps({"inputs": [[0, 1, 0, 1, 0, 1]] * (MAX_ROWS + 10)})  # short enough to be read: counted
