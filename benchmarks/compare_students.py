@@ -1,6 +1,6 @@
 """Benchmark: every student against HG2M and the plain MLP, seed by seed, on several datasets.
 
-    ./scripts/with-env python -m benchmarks.compare_students [--datasets dblp acm imdb aminer hgb_acm] [--seeds 0 1 2 3 4]
+    ./scripts/with-env python -m benchmarks.compare_students [--datasets dblp acm imdb aminer hgb_acm hgb_imdb] [--seeds 0 1 2 3 4]
         [--teacher auto] [--trials N] [--students ...]
 
 For each dataset, one distill run (default config: `teacher: auto`, every default student, both settings) in
@@ -25,7 +25,7 @@ PARTS = {"transductive": "test", "inductive": "test_held_out"}
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", nargs="+", default=["dblp", "acm", "imdb", "aminer", "hgb_acm"])
+    parser.add_argument("--datasets", nargs="+", default=["dblp", "acm", "imdb", "aminer", "hgb_acm", "hgb_imdb"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--teacher", default=None, help="a teacher name, or auto (default: the config's)")
     parser.add_argument("--trials", type=int, default=None, help="Optuna trials per student (default: the config's)")

@@ -34,7 +34,7 @@ def test_overrides_reach_nested_values_and_every_student():
 
 
 def test_unknown_dataset_lists_known_ones():
-    with pytest.raises(ConfigError, match=r"unknown dataset 'nope'.*known: acm, aminer, dblp, hgb_acm, igb, imdb"):
+    with pytest.raises(ConfigError, match=r"unknown dataset 'nope'.*known: acm, aminer, dblp, hgb_acm, hgb_imdb, igb, imdb"):
         load_run_config(DISTILL, "nope")
 
 

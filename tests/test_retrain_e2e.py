@@ -75,7 +75,7 @@ def test_retrain_gate_and_failures(grown, mlflow_uri, tmp_path):
     evaluations = client.search_runs(  # MLflow's evaluation of each version, beside the gate's run
         [client.get_run(rejected.distill.run.steps["gate"].run_metadata["mlflow_run_id"]).info.experiment_id],
         filter_string=f"tags.snapshot_hash = '{rejected.snapshot_hash}' and tags.model_name = '{MODEL}'")
-    scores = {r.data.tags["model_version"]: r.data.metrics["accuracy_score"] for r in evaluations}
+    scores = {r.data.tags["model_version"]: r.data.metrics["micro_f1"] for r in evaluations}
     assert scores == {decision.challenger_version: pytest.approx(decision.challenger_score),
                       champion: pytest.approx(decision.champion_score)}
 

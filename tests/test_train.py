@@ -20,10 +20,10 @@ def test_fit_restores_best_epoch_and_stops_early():
     seen = []
     result = fit(model, loss_fn, val, OptimConfig(lr=0.1, max_epochs=6, patience=3), lambda e, r: seen.append(e))
     # best at epoch 2; epochs 3, 4, 5 do not improve -> stop after epoch 5 (0.9 at epoch 6 never seen)
-    assert (result.best_epoch, result.best_val_accuracy, result.epochs_run) == (2, 0.5, 5)
+    assert (result.best_epoch, result.best_val_micro_f1, result.epochs_run) == (2, 0.5, 5)
     assert seen == [1, 2, 3, 4, 5]
     assert model.weight.item() == pytest.approx(weights[1])
-    assert [r["best_val_accuracy"] for r in result.history] == [0.1, 0.5, 0.5, 0.5, 0.5]
+    assert [r["best_val_micro_f1"] for r in result.history] == [0.1, 0.5, 0.5, 0.5, 0.5]
 
 
 def test_device_resolution_never_falls_back_silently():

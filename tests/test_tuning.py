@@ -58,7 +58,7 @@ def test_a_trial_below_the_median_is_pruned():
     def train(plan, on_epoch):
         curve = next(curves)
         for epoch, value in enumerate(curve, 1):
-            on_epoch(epoch, {"best_val_accuracy": value})
+            on_epoch(epoch, {"best_val_micro_f1": value})
         return curve[-1]
 
     study = tune_student(plan_of("mlp"), TuningConfig(trials=3, startup_trials=1, warmup_epochs=0), train)
@@ -78,7 +78,7 @@ def test_tuning_reads_validation_only(tiny_snapshot):
         def train(plan, on_epoch):
             signals = build_signals(graph, graph.target_features(), plan, split, teacher)
             return train_student(graph, graph.target_features(), signals, plan, 0, torch.device("cpu"),
-                                 on_epoch).fit.best_val_accuracy
+                                 on_epoch).fit.best_val_micro_f1
 
         study = tune_student(plan_of("hg2m"), TuningConfig(trials=3, startup_trials=3), train)
         return [(t.params, t.value) for t in study.trials]

@@ -8,6 +8,7 @@ import torch
 
 from hg2m.config import INDUCTIVE
 from hg2m.data.graph import HeteroGraphData
+from hg2m.labels import is_multi_label, predict
 
 METRICS = ("accuracy", "macro_f1", "micro_f1")
 SELECTION_METRIC = "micro_f1"  # the registered student is the one with the best mean validation score
@@ -34,22 +35,30 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -
 
 
 def classification_metrics(y_true, y_pred, num_classes: int) -> dict[str, float]:
-    """Accuracy, Macro-F1 (mean of per-class F1) and Micro-F1 (= accuracy for single-label)."""
+    """Accuracy, Macro-F1 (mean of per-class F1) and Micro-F1 (= accuracy for single-label). Single-label: (n,)
+    classes; multi-label: (n, C) 0/1 indicators, scored as HGB scores IMDB (F1 over every node-class decision;
+    accuracy: the whole set right)."""
     y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
     if len(y_true) == 0:
         raise ValueError("cannot score an empty set of nodes")
-    cm = confusion_matrix(y_true, y_pred, num_classes)
-    tp = np.diag(cm).astype(float)
-    predicted, actual = cm.sum(axis=0), cm.sum(axis=1)
+    if y_true.ndim == 2:
+        tp = (y_true & y_pred).sum(axis=0).astype(float)
+        predicted, actual = y_pred.sum(axis=0), y_true.sum(axis=0)
+        accuracy = float((y_true == y_pred).all(axis=1).mean())
+    else:
+        cm = confusion_matrix(y_true, y_pred, num_classes)
+        tp = np.diag(cm).astype(float)
+        predicted, actual = cm.sum(axis=0), cm.sum(axis=1)
+        accuracy = float(tp.sum() / len(y_true))
     denom = predicted + actual
     per_class_f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
-    micro = 2 * tp.sum() / (predicted.sum() + actual.sum())
-    return {"accuracy": float(tp.sum() / len(y_true)), "macro_f1": float(per_class_f1.mean()), "micro_f1": float(micro)}
+    micro = 2 * tp.sum() / max(predicted.sum() + actual.sum(), 1)
+    return {"accuracy": accuracy, "macro_f1": float(per_class_f1.mean()), "micro_f1": float(micro)}
 
 
 def score_logits(logits: torch.Tensor, labels: torch.Tensor, idx: torch.Tensor, num_classes: int) -> dict[str, float]:
-    """Metrics of argmax(logits) on the nodes `idx`."""
-    pred = logits[idx].argmax(dim=-1).cpu().numpy()
+    """Metrics of the predictions (hg2m.labels.predict) on the nodes `idx`."""
+    pred = predict(logits[idx], is_multi_label(labels)).cpu().numpy()
     return classification_metrics(labels[idx].cpu().numpy(), pred, num_classes)
 
 

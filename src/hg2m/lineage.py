@@ -153,7 +153,7 @@ def training_curves_figure(curves: dict[str, list[float]], run_key: str) -> Figu
     for name, values in curves.items():
         axis.plot(range(1, len(values) + 1), [100 * v for v in values], label=name)
     axis.set_xlabel("epoch")
-    axis.set_ylabel("validation accuracy (%)")
+    axis.set_ylabel("validation Micro-F1 (%)")
     axis.set_title(f"training curves, run {run_key}")
     axis.legend(fontsize="small")
     figure.tight_layout()

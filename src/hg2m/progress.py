@@ -8,7 +8,7 @@ from tqdm import tqdm
 
 
 class EpochProgress:
-    """Shows epoch, loss and validation accuracy; use as `on_epoch` callback, then `close()`."""
+    """Shows epoch, loss and validation Micro-F1; use as `on_epoch` callback, then `close()`."""
 
     def __init__(self, label: str, max_epochs: int):
         self.bar = tqdm(total=max_epochs, desc=label, unit="ep", file=sys.stderr, mininterval=0.5,
@@ -16,8 +16,8 @@ class EpochProgress:
 
     def __call__(self, epoch: int, record: dict[str, float]) -> None:
         self.bar.update(epoch - self.bar.n)
-        self.bar.set_postfix(loss=f"{record['loss']:.4f}", val_acc=f"{record['val_accuracy']:.4f}",
-                             best=f"{record['best_val_accuracy']:.4f}", refresh=False)
+        self.bar.set_postfix(loss=f"{record['loss']:.4f}", val_f1=f"{record['val_micro_f1']:.4f}",
+                             best=f"{record['best_val_micro_f1']:.4f}", refresh=False)
 
     def close(self) -> None:
         self.bar.close()

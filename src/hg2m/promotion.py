@@ -16,17 +16,33 @@ import mlflow
 import numpy as np
 import pandas as pd
 import torch
-from mlflow.models import EvaluationResult, MetricThreshold
+from mlflow.metrics import MetricValue
+from mlflow.models import EvaluationMetric, EvaluationResult, MetricThreshold, make_metric
 from mlflow.models.evaluation.validation import ModelValidationFailedException
 from mlflow.tracking import MlflowClient
 
 from hg2m.contracts import CHAMPION_ALIAS, GateDecision, Registration
 from hg2m.data.graph import HeteroGraphData
 from hg2m.data.snapshot import MANIFEST_FILE, SnapshotError, verified_content_hash
+from hg2m.evaluate import classification_metrics
+from hg2m.labels import bitmasks, decode_bitmasks, is_multi_label, predict
 from hg2m.registry import alias_version, registered_layout, served_inputs
 from hg2m.serving import load_student_module
 
-GATE_METRIC = "accuracy_score"  # MLflow's classifier evaluation; Micro-F1 for single-label classes
+GATE_METRIC = "micro_f1"  # hg2m's test Micro-F1 (hg2m.evaluate), an extra metric of MLflow's evaluation
+
+
+def micro_f1_metric(num_classes: int, multi_label: bool) -> EvaluationMetric:
+    """The gate's metric for MLflow's evaluation: Micro-F1 of class predictions, or of bitmask-encoded sets."""
+
+    def eval_fn(predictions: pd.Series, targets: pd.Series, metrics: dict) -> MetricValue:
+        y_pred, y_true = predictions.to_numpy(), targets.to_numpy()
+        if multi_label:
+            y_pred, y_true = decode_bitmasks(y_pred, num_classes), decode_bitmasks(y_true, num_classes)
+        score = classification_metrics(y_true, y_pred, num_classes)["micro_f1"]
+        return MetricValue(aggregate_results={GATE_METRIC: score})
+
+    return make_metric(eval_fn=eval_fn, greater_is_better=True, name=GATE_METRIC)
 
 
 def decide(challenger: EvaluationResult, champion: EvaluationResult | None, margin: float,
@@ -54,7 +70,8 @@ GATE_BATCH_VALUES = 2**26  # 256 MiB of float32 rows per batch
 
 
 def test_predictions(model_uri: str, data: HeteroGraphData, model_graph: HeteroGraphData) -> np.ndarray:
-    """A registered student's class predictions for the snapshot's test split, fed as it is served: raw own
+    """A registered student's class predictions (multi-label: bitmasks of the predicted sets, hg2m.labels) for
+    the snapshot's test split, fed as it is served: raw own
     features and, for a student with neighbour inputs, those derived from each test node's edges
     (hg2m.registry.served_inputs)."""
     test, layout = data.splits["test"], registered_layout(model_uri, data)
@@ -65,18 +82,27 @@ def test_predictions(model_uri: str, data: HeteroGraphData, model_graph: HeteroG
     rows = served_inputs(layout, data, model_graph)
     with torch.no_grad():
         logits = torch.cat([module(rows(test[i : i + batch])) for i in range(0, len(test), batch)])
-    return logits.argmax(-1).numpy()
+    return as_label_column(predict(logits, is_multi_label(data.labels)))
+
+
+def as_label_column(labels: torch.Tensor) -> np.ndarray:
+    """(n,) classes as they are, (n, C) indicators as bitmasks: one value per node, as in a snapshot."""
+    return bitmasks(labels) if labels.ndim == 2 else labels.numpy()
 
 
 def evaluate_version(name: str, version: str, data: HeteroGraphData,
                      model_graph: HeteroGraphData) -> tuple[EvaluationResult, str]:
-    """MLflow's classifier evaluation of one version's test predictions (accuracy, F1, confusion matrix, ...), in a
-    nested run named after the version; returns it and that run's id."""
+    """MLflow's evaluation of one version's test predictions with the gate's Micro-F1 (single-label also MLflow's
+    classifier metrics and confusion matrix, which know no label sets), in a nested run named after the
+    version; returns it and that run's id."""
+    multi_label = is_multi_label(data.labels)
     predictions = test_predictions(f"models:/{name}/{version}", data, model_graph)
-    frame = pd.DataFrame({"prediction": predictions, "label": data.labels[data.splits["test"]].numpy()})
+    frame = pd.DataFrame({"prediction": predictions, "label": as_label_column(data.labels[data.splits["test"]])})
     with mlflow.start_run(run_name=f"gate: {name} version {version}", nested=True) as run:
         mlflow.set_tags({"model_name": name, "model_version": version, "snapshot_hash": data.snapshot_hash})
-        result = mlflow.models.evaluate(data=frame, predictions="prediction", targets="label", model_type="classifier")
+        result = mlflow.models.evaluate(data=frame, predictions="prediction", targets="label",
+                                        model_type=None if multi_label else "classifier",
+                                        extra_metrics=[micro_f1_metric(data.num_classes, multi_label)])
     return result, run.info.run_id
 
 

@@ -7,6 +7,10 @@ a frame with one row per node:
     class_name   string   the class's name; only when the dataset names its classes
     prob_<c>     float32  softmax probability of class c, for c = 0..num_classes-1 (each row sums to 1)
 
+A multi-label student (hg2m.labels) answers a set of classes per node: `prediction` is its bitmask (the sum of
+2**c over the classes whose probability is above one half, 0 for none), `class_name` their names joined by ",",
+and `prob_<c>` each class's own sigmoid probability.
+
 Bad input (wrong width, NaN/inf, non-numeric, empty or not 2-D) raises MlflowException with
 INVALID_PARAMETER_VALUE, which `mlflow models serve` answers with HTTP 400. The student's torch module
 is stored as TorchScript, so it loads with torch alone; this module travels with the model (code_paths)
@@ -53,9 +57,12 @@ class PredictError(ValueError):
 class StudentModel(mlflow.pyfunc.PythonModel):
     """The pyfunc wrapper: validates features, runs the TorchScript student, returns predictions."""
 
-    def __init__(self, feature_dim: int, class_names: Sequence[str]):
+    multi_label = False  # models logged before multi-label students existed unpickle without the attribute
+
+    def __init__(self, feature_dim: int, class_names: Sequence[str], multi_label: bool = False):
         self.feature_dim = feature_dim
         self.class_names = list(class_names)
+        self.multi_label = multi_label
         self.module: nn.Module | None = None  # loaded from the artifact, never pickled with the wrapper
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
@@ -72,7 +79,7 @@ class StudentModel(mlflow.pyfunc.PythonModel):
         """Predictions for features already checked (float32, finite, right width)."""
         with torch.no_grad():
             logits = self.module(torch.from_numpy(features))
-        return predictions_frame(logits, self.class_names)
+        return predictions_frame(logits, self.class_names, self.multi_label)
 
 
 def check_request_rows(model_input: object) -> None:
@@ -121,12 +128,18 @@ def check_features(data: object, feature_dim: int, first_row: int = 0) -> np.nda
     return features
 
 
-def predictions_frame(logits: torch.Tensor, class_names: Sequence[str]) -> pd.DataFrame:
-    """prediction, class_name (when named) and prob_<c> columns, one row per node."""
-    probs = torch.softmax(logits.float(), dim=-1).numpy()
-    prediction = logits.argmax(dim=-1).numpy().astype(np.int64)
+def predictions_frame(logits: torch.Tensor, class_names: Sequence[str], multi_label: bool = False) -> pd.DataFrame:
+    """prediction, class_name (when named) and prob_<c> columns, one row per node (module doc)."""
+    logits = logits.float()
+    if multi_label:
+        probs, chosen = torch.sigmoid(logits).numpy(), (logits > 0).numpy()
+        prediction = (chosen.astype(np.int64) << np.arange(chosen.shape[1], dtype=np.int64)).sum(axis=1)
+    else:
+        probs, prediction = torch.softmax(logits, dim=-1).numpy(), logits.argmax(dim=-1).numpy().astype(np.int64)
     frame = pd.DataFrame({"prediction": prediction})
-    if class_names:
+    if class_names and multi_label:
+        frame["class_name"] = [",".join(n for n, on in zip(class_names, row) if on) for row in chosen]
+    elif class_names:
         frame["class_name"] = np.asarray(class_names, dtype=object)[prediction]
     for c in range(probs.shape[1]):
         frame[f"prob_{c}"] = probs[:, c]
@@ -147,9 +160,10 @@ def student_signature(feature_dim: int, num_classes: int, named: bool) -> ModelS
 
 def log_student(
     module: nn.Module, example: np.ndarray, class_names: Sequence[str] = (), metadata: dict | None = None,
-    name: str = MODEL_NAME,
+    name: str = MODEL_NAME, multi_label: bool = False,
 ) -> ModelInfo:
-    """Log `module` (features in, logits out) to the active run as a StudentModel pyfunc model called `name`.
+    """Log `module` (features in, logits out) to the active run as a StudentModel pyfunc model called `name`
+    (`multi_label`: its logits are one sigmoid per class).
 
     `example` (a few rows of float32 features) gives the signature and the input example. Registering it is
     hg2m.registry.register_challenger's job.
@@ -166,7 +180,7 @@ def log_student(
         path = Path(folder) / "student.pt"
         torch.jit.save(scripted, str(path))
         return mlflow.pyfunc.log_model(
-            name=name, python_model=StudentModel(example.shape[1], class_names),
+            name=name, python_model=StudentModel(example.shape[1], class_names, multi_label),
             artifacts={MODULE_ARTIFACT: str(path)}, signature=signature, input_example=example,
             code_paths=[str(PACKAGE_DIR)], metadata=metadata,
             pip_requirements=pip_requirements(), model_type="student",

@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from hg2m.config import StudentConfig
@@ -24,6 +23,7 @@ from hg2m.distill.losses import edge_targets, hg2m_loss, hg2m_plus_loss
 from hg2m.distill.signals import TeacherSignals
 from hg2m.evaluate import split_metrics
 from hg2m.inductive import model_selection_nodes
+from hg2m.labels import is_multi_label, micro_f1, supervised_loss
 from hg2m.models.inputs import gather_rows
 from hg2m.models.mlp import MLP, PreparedInputs, StudentInputs, run_mlp
 from hg2m.plan import StudentPlan
@@ -110,16 +110,16 @@ def train_student(
     def loss_fn() -> torch.Tensor:
         logits = run_mlp(student, features)
         if soft_loss is None:
-            return F.cross_entropy(logits[train_idx], labels[train_idx])
+            return supervised_loss(logits[train_idx], labels[train_idx])
         loss = soft_loss(logits)
         if relation is not None:
             loss = loss + config.hire_beta * relation(student, features)
         return loss
 
-    def val_accuracy() -> float:
-        return float((run_mlp(student, rows_of(features, val_idx)).argmax(-1) == labels[val_idx]).float().mean())
+    def val_score() -> float:
+        return micro_f1(run_mlp(student, rows_of(features, val_idx)), labels[val_idx])
 
-    result = fit(trained, loss_fn, val_accuracy, config.optim, on_epoch)
+    result = fit(trained, loss_fn, val_score, config.optim, on_epoch)
     student.cpu()
     logits = predict_logits(student, inputs)
     return TrainedModel(model=student, logits=logits, fit=result, metrics=split_metrics(logits, data))
@@ -135,6 +135,7 @@ def soft_label_loss(
     if not plan.reliability:
         return lambda logits: hg2m_loss(logits, teacher, labels, train_idx, observed_idx, config.lambda_ce, tau)
     node_idx = torch.nonzero(signals.reliable).squeeze(1).to(device) if config.reliable_nodes else observed_idx
-    edges = [edge_targets(teacher, (s.to(device), d.to(device), w.to(device)), tau) for s, d, w in signals.metapath_edges]
+    edges = [edge_targets(teacher, (s.to(device), d.to(device), w.to(device)), tau, is_multi_label(labels))
+             for s, d, w in signals.metapath_edges]
     return lambda logits: hg2m_plus_loss(logits, teacher, labels, train_idx, node_idx, edges, config.gamma,
                                          len(observed_idx), config.lambda_ce, tau)

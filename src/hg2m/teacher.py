@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 
 import dgl
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from hg2m.config import GraphConfig, MetaPath, SamplingConfig, TeacherConfig
@@ -16,6 +15,7 @@ from hg2m.contracts import RunSplit, TeacherRun
 from hg2m.data.graph import HeteroGraphData
 from hg2m.evaluate import split_metrics
 from hg2m.inductive import observed_graph, observed_validation
+from hg2m.labels import micro_f1, supervised_loss
 from hg2m.models import Teacher, TeacherOutput, build_teacher
 from hg2m.models.base import ids_by_type
 from hg2m.train import EpochCallback, TrainedModel, fit, seed_everything
@@ -59,15 +59,15 @@ def train_teacher(
 
         def loss_fn() -> torch.Tensor:
             logits = model(train_blocks, features, train_inputs).logits
-            return F.cross_entropy(logits, labels[train_idx])
+            return supervised_loss(logits, labels[train_idx])
 
         def val_logits() -> torch.Tensor:
             return model(val_blocks, features, val_inputs).logits
 
-    def val_accuracy() -> float:
-        return float((val_logits().argmax(-1).cpu() == labels[val_idx].cpu()).float().mean())
+    def val_score() -> float:
+        return micro_f1(val_logits().cpu(), labels[val_idx].cpu())
 
-    result = fit(model, loss_fn, val_accuracy, config.optim, on_epoch)
+    result = fit(model, loss_fn, val_score, config.optim, on_epoch)
     if sampling.enabled:
         nodes = torch.arange(data.num_target_nodes, device=device)
         logits = sampled_inference(model, graph, features, nodes, sampling.predict_fanouts,
@@ -143,7 +143,7 @@ def sampled_losses(
     def epoch() -> Iterator[torch.Tensor]:
         for input_nodes, output_nodes, blocks in loader:
             logits = model(blocks, features, ids_by_type(input_nodes, graph)).logits
-            yield F.cross_entropy(logits, labels[ids_by_type(output_nodes, graph)[target]])
+            yield supervised_loss(logits, labels[ids_by_type(output_nodes, graph)[target]])
 
     return epoch
 

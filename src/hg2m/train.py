@@ -1,4 +1,4 @@
-"""One generic full-batch training loop with early stopping on validation accuracy. Pure torch."""
+"""One generic full-batch training loop with early stopping on validation Micro-F1. Pure torch."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ EpochCallback = Callable[[int, dict[str, float]], None]
 @dataclass
 class FitResult:
     best_epoch: int
-    best_val_accuracy: float
+    best_val_micro_f1: float
     epochs_run: int
     history: list[dict[str, float]] = field(default_factory=list)
 
@@ -53,7 +53,7 @@ def resolve_device(name: str) -> torch.device:
 def fit(
     model: nn.Module,
     loss_fn: Callable[[], torch.Tensor | Iterable[torch.Tensor]],
-    val_accuracy_fn: Callable[[], float],
+    val_score_fn: Callable[[], float],
     optim: OptimConfig,
     on_epoch: EpochCallback | None = None,
 ) -> FitResult:
@@ -61,19 +61,19 @@ def fit(
 
     loss_fn runs the model in train mode and returns the epoch's scalar loss (full batch), or an iterable
     of mini-batch losses, each stepped on before the next is computed (the epoch's loss is their mean);
-    val_accuracy_fn runs it in eval mode (under no_grad) and returns the validation accuracy.
+    val_score_fn runs it in eval mode (under no_grad) and returns the validation Micro-F1 (accuracy for single-label classes).
     """
     optimizer = torch.optim.Adam(model.parameters(), lr=optim.lr, weight_decay=optim.weight_decay)
-    best_state, best_acc, best_epoch, history = None, -1.0, 0, []
+    best_state, best_f1, best_epoch, history = None, -1.0, 0, []
     for epoch in range(1, optim.max_epochs + 1):
         model.train()
         loss = train_epoch(loss_fn, optimizer)
         model.eval()
         with torch.no_grad():
-            val_acc = val_accuracy_fn()
-        if val_acc > best_acc:
-            best_acc, best_epoch, best_state = val_acc, epoch, copy.deepcopy(model.state_dict())
-        record = {"loss": loss, "val_accuracy": val_acc, "best_val_accuracy": best_acc}
+            val_f1 = val_score_fn()
+        if val_f1 > best_f1:
+            best_f1, best_epoch, best_state = val_f1, epoch, copy.deepcopy(model.state_dict())
+        record = {"loss": loss, "val_micro_f1": val_f1, "best_val_micro_f1": best_f1}
         history.append(record)
         if on_epoch:
             on_epoch(epoch, record)
@@ -81,7 +81,7 @@ def fit(
             break
     model.load_state_dict(best_state)
     model.eval()
-    return FitResult(best_epoch=best_epoch, best_val_accuracy=best_acc, epochs_run=len(history), history=history)
+    return FitResult(best_epoch=best_epoch, best_val_micro_f1=best_f1, epochs_run=len(history), history=history)
 
 
 def train_epoch(loss_fn: Callable[[], torch.Tensor | Iterable[torch.Tensor]], optimizer: torch.optim.Optimizer) -> float:

@@ -1,11 +1,11 @@
 """Optuna search of a student's knobs on validation, before the student trains on every run.
 
-    study = tune_student(plan, tuning, train)     # train(plan, on_epoch) -> best validation accuracy
+    study = tune_student(plan, tuning, train)     # train(plan, on_epoch) -> best validation Micro-F1
     tuned = tuned_plan(plan, study.best_params)
 
 Each trial trains the student once, on the tuning run (hg2m.plan), with values drawn by a seeded TPE
-sampler; a median pruner stops a trial whose best validation accuracy so far is below the median of the
-earlier trials' at the same epoch. Only validation accuracy is read (`train` returns it), never test
+sampler; a median pruner stops a trial whose best validation Micro-F1 so far is below the median of the
+earlier trials' at the same epoch. Only validation Micro-F1 is read (`train` returns it), never test
 labels. Which knobs a student has depends on what its plan distils: a knob that changes nothing (e.g. the
 temperature of the plain MLP) is not searched.
 """
@@ -68,13 +68,13 @@ def tune_student(
     plan: StudentPlan, tuning: TuningConfig, train: Callable[[StudentPlan, EpochCallback], float],
 ) -> optuna.Study:
     """Run `tuning.trials` trials; each trains `tuned_plan(plan, values)` through `train(plan, on_epoch)`, which
-    returns the best validation accuracy and must call `on_epoch(epoch, record)` with `best_val_accuracy`."""
+    returns the best validation Micro-F1 and must call `on_epoch(epoch, record)` with `best_val_micro_f1`."""
 
     def objective(trial: optuna.Trial) -> float:
         trial_plan = tuned_plan(plan, suggest(trial, plan), tuning.max_epochs)
 
         def on_epoch(epoch: int, record: dict[str, float]) -> None:
-            trial.report(record["best_val_accuracy"], epoch)
+            trial.report(record["best_val_micro_f1"], epoch)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"epoch {epoch}: below the median of earlier trials")
 

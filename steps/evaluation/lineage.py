@@ -12,6 +12,7 @@ from zenml import get_step_context, step
 from hg2m.config import DatasetConfig
 from hg2m.contracts import FeatureTransforms, GateDecision, Registration, StudentReport, TeacherReport
 from hg2m.data.graph import REVERSE_PREFIX, HeteroGraphData
+from hg2m.labels import is_multi_label
 from hg2m.lineage import (
     DESCRIPTION_TAG,
     EXPERIMENT_KIND,
@@ -76,15 +77,15 @@ def lineage(
     client.log_batch(parent, params=[mlflow.entities.Param(k, str(v)) for k, v in params.items() if k not in existing])
     client.log_figure(parent, comparison_figure(summary), "comparison.png")
     run = registration.run  # the registered student's (setting, seed): its curves, reliability, confusion matrix
-    curves = {f"{r.model} (teacher)": metric_values(client, r.mlflow_run_id, "val_accuracy")
+    curves = {f"{r.model} (teacher)": metric_values(client, r.mlflow_run_id, "val_micro_f1")
               for r in teacher_reports if r.run == run}
-    curves |= {r.name: metric_values(client, r.mlflow_run_id, f"{run.key}/val_accuracy") for r in student_reports}
+    curves |= {r.name: metric_values(client, r.mlflow_run_id, f"{run.key}/val_micro_f1") for r in student_reports}
     client.log_figure(parent, training_curves_figure(curves, run.key), "training_curves.png")
     if run.key in reliability_runs:
         client.log_figure(parent, reliability_figure(reliability_records[reliability_runs.index(run.key)]),
                           "reliability_histogram.png")
     evaluation = gate_decision.evaluation_runs.get(registration.version)
-    if evaluation:
+    if evaluation and not is_multi_label(graph.labels):  # MLflow's classifier evaluation draws no matrix for label sets
         copy_artifact(client, evaluation, "confusion_matrix.png", parent, "registered_confusion_matrix.png")
     client.set_tag(parent, DESCRIPTION_TAG, run_description(dataset.name, graph.snapshot_hash, teacher,
                                                             registration.student, registration.version,

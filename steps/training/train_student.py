@@ -18,6 +18,7 @@ from hg2m.contracts import FeatureTransforms, InputMatrix, RunSplit, StudentRepo
 from hg2m.data.graph import HeteroGraphData
 from hg2m.distill.reliability import reliable_mask, unlabelled_nodes
 from hg2m.distill.signals import TeacherSignals, build_signals
+from hg2m.labels import is_multi_label
 from hg2m.plan import Run, StudentPlan
 from hg2m.progress import EpochProgress
 from hg2m.registry import served_example, served_student
@@ -82,10 +83,10 @@ def student(
                 trained, _ = train_on(trial_plan, index, lambda epoch, record: (progress(epoch, record),
                                                                                 on_epoch(epoch, record)))
             log_history(trained.fit.history)
-            mlflow.log_metric("best_val_accuracy", trained.fit.best_val_accuracy)
+            mlflow.log_metric("best_val_micro_f1", trained.fit.best_val_micro_f1)
             mlflow.set_tag("state", "complete")
             status = "FINISHED"
-            return trained.fit.best_val_accuracy
+            return trained.fit.best_val_micro_f1
         except optuna.TrialPruned:
             mlflow.set_tag("state", "pruned")
             status = "KILLED"
@@ -112,7 +113,7 @@ def student(
         log_history(trained.fit.history, prefix=f"{run.key}/")
         served = served_student(trained.model, inputs.layout, transforms.by_type.get(graph.target_type))
         logged = log_student(served, example, class_names, metadata={**metadata, "run": run.key},
-                             name=f"{plan.name}-{run.key}")
+                             name=f"{plan.name}-{run.key}", multi_label=is_multi_label(graph.labels))
         log_split_metrics(trained.metrics, prefix=f"{run.key}/", model_id=logged.model_id)
         models[run.key] = trained.model
         per_run[run.key] = StudentRunReport(best_epoch=trained.fit.best_epoch, epochs_run=trained.fit.epochs_run,
@@ -128,7 +129,7 @@ def log_study(study: optuna.Study) -> None:
     """The search as artifacts of the student's run: summary (best values, importance), every trial, a plot."""
     summary = study_summary(study)
     mlflow.log_params({f"tuned.{name}": value for name, value in study.best_params.items()})
-    mlflow.log_metric("tuning_best_val_accuracy", study.best_value)
+    mlflow.log_metric("tuning_best_val_micro_f1", study.best_value)
     mlflow.log_dict(summary, "tuning/study.json")
     mlflow.log_text(study.trials_dataframe().to_csv(index=False), "tuning/trials.csv")
     mlflow.log_figure(history_figure(study), "tuning/history.png")
@@ -136,7 +137,7 @@ def log_study(study: optuna.Study) -> None:
 
 
 def history_figure(study: optuna.Study) -> Figure:
-    """Each trial's best validation accuracy (pruned ones at their last report) and the best so far."""
+    """Each trial's best validation Micro-F1 (pruned ones at their last report) and the best so far."""
     figure = Figure(figsize=(7, 3.5))
     axis = figure.subplots()
     best, best_so_far = -1.0, []
@@ -156,7 +157,7 @@ def history_figure(study: optuna.Study) -> Figure:
     if best_so_far:
         axis.step(*zip(*best_so_far, strict=True), where="post", label="best so far", color="black")
     axis.set_xlabel("trial")
-    axis.set_ylabel("validation accuracy")
+    axis.set_ylabel("validation Micro-F1")
     axis.legend()
     figure.tight_layout()
     return figure

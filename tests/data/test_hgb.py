@@ -1,4 +1,4 @@
-"""The HGB-format loader: a tiny dataset written in HGB's format by the test, and HGB's real ACM zip."""
+"""The HGB-format loader: a tiny dataset written in HGB's format by the test, and HGB's real ACM and IMDB zips."""
 
 import json
 import zipfile
@@ -85,13 +85,31 @@ def test_reads_the_published_zip_with_its_top_folder(tiny, tmp_path):
     assert zipped.manifest.content_hash == extracted.manifest.content_hash
 
 
+def test_multi_label_files_become_bitmasks_with_multi_label_set(tmp_path):
+    labels = ["0\t\t0\t1,0", "1\t\t0\t0", "2\t\t0\t1", "3\t\t0\t0,1", "4\t\t0\t1"]
+    snapshot = load_raw_dataset(config_for(write_hgb(tmp_path / "multi", labels=labels), multi_label=True))
+    assert snapshot.manifest.multi_label
+    assert snapshot_target(snapshot)["label"] == [3, 1, 2, 3, 2, 1]  # {0, 1}, {0}, {1}, {0, 1}, {1}; test {0}
+
+
+def test_a_file_beside_the_zip_replaces_the_zips_file(tiny, tmp_path):
+    folder = tmp_path / "zipped"
+    folder.mkdir()
+    with zipfile.ZipFile(folder / "TINY.zip", "w") as archive:
+        for path in tiny.iterdir():
+            archive.write(path, f"TINY/{path.name}")
+    (folder / "label.dat.test").write_text("5\t\t0\t1\n")
+    assert snapshot_target(load_raw_dataset(config_for(folder)))["label"][5] == 1
+
+
 def test_unlabelled_papers_have_no_label(tmp_path):
     target = snapshot_target(load_raw_dataset(config_for(write_hgb(tmp_path / "t", labels=TRAIN_VAL[:4]))))
     assert target["label"][4] == UNKNOWN_LABEL and target["split"][4] == "none"
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    ({"labels": [*TRAIN_VAL[:4], "4\t\t0\t0,1"]}, "row 5 lists several classes: multi-label"),
+    ({"labels": [*TRAIN_VAL[:4], "4\t\t0\t0,1"]}, "row 5 lists several classes: .* needs `multi_label: true`"),
+    ({"labels": [*TRAIN_VAL[:4], "4\t\t0\t"]}, "row 5: a label is a class id or a comma list"),
     ({"labels": [*TRAIN_VAL[:4], "4\t\t0\t2"]}, "classes outside 0..1"),
     ({"labels": [*TRAIN_VAL[:4], "7\t\t1\t0"]}, "labels on a type other than the target"),
     ({"links": [*LINKS, "0\t7\t0\t0.5"]}, "edge weights other than 1"),
@@ -124,6 +142,23 @@ def test_hgb_acm_as_shipped():
         "train": 726, "val": 181, "test": 1059, "none": 1059}
     assert np.bincount(labels[split == "test"]).tolist() == [355, 340, 364]
     assert bool(np.all(labels[split == "none"] == UNKNOWN_LABEL))
+
+
+def test_hgb_imdb_as_shipped_with_the_full_test_set():
+    """Counts stated in data/raw/hgb_imdb/SOURCE.md: multi-label, and the test labels beside the zip (3202)."""
+    config = DatasetConfig.model_validate(read_yaml(CONFIG_DIR / "datasets" / "hgb_imdb.yaml"))
+    snapshot = load_raw_dataset(config)
+    assert snapshot.manifest.multi_label
+    assert {t: i.count for t, i in snapshot.manifest.node_types.items()} == {
+        "movie": 4932, "director": 2393, "actor": 6124, "keyword": 7971}
+    assert {r.name: r.num_edges for r in snapshot.manifest.relations} == {
+        "movie_director": 4932, "movie_actorh": 14779, "movie_keyword": 23610}
+    target = snapshot_target(snapshot)
+    split, labels = np.array(target["split"]), np.array(target["label"])
+    assert {part: int((split == part).sum()) for part in ("train", "val", "test", "none")} == {
+        "train": 1097, "val": 274, "test": 3202, "none": 359}
+    set_sizes = np.bincount([bin(code).count("1") for code in labels[split == "test"]])
+    assert set_sizes.tolist() == [0, 1348, 1397, 433, 24]
 
 
 def snapshot_target(snapshot) -> dict[str, list]:

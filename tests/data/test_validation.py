@@ -160,6 +160,17 @@ def test_corruption_is_reported(corrupt: Corruption, path: str, expectation: str
     json.dumps(caught.value.report)
 
 
+def test_multi_label_snapshots_take_bitmasks_up_to_every_class() -> None:
+    """2 classes, multi-label: labels 0..3 are sets ({}, {0}, {1}, {0, 1}); 4 names a class that does not exist."""
+    multi = with_manifest(multi_label=True)
+    assert validate_snapshot(set_column(AUTHOR, "label", [3, 1, 2, 0, -1, 3])(multi(tiny_snapshot())))["success"]
+    with pytest.raises(SnapshotValidationError, match=f"{AUTHOR}.*{BETWEEN}.*column=label,"):
+        validate_snapshot(set_column(AUTHOR, "label", [3, 1, 4, 0, -1, 3])(multi(tiny_snapshot())))
+    with pytest.raises(ValueError, match="at most 62 classes fit a bitmask label"):
+        SnapshotManifest.model_validate({**tiny_snapshot().manifest.model_dump(), "num_classes": 63,
+                                         "multi_label": True})
+
+
 def test_failures_from_all_files_are_collected() -> None:
     snapshot = set_column(PAPER_AUTHOR, "dst", [0, 1, 2, 3, 9])(set_column(AUTHOR, "label", [0, 1, 5, 0, -1, 1])(tiny_snapshot()))
     with pytest.raises(SnapshotValidationError) as caught:

@@ -3,7 +3,8 @@ import math
 import pytest
 import torch
 
-from hg2m.distill.reliability import entropy_confidence, reliability_frame, reliable_mask
+from hg2m.distill.reliability import reliability_frame, reliable_mask
+from hg2m.labels import entropy_confidence
 
 
 def logits_of(probs: list[float]) -> list[float]:
@@ -14,14 +15,14 @@ def logits_of(probs: list[float]) -> list[float]:
 def test_entropy_and_confidence_hand_computed():
     # row 0: p = [0.75, 0.25] -> H = -(0.75 ln 0.75 + 0.25 ln 0.25) = 0.215762 + 0.346574 = 0.562335; conf 0.75
     # row 1: p = [0.5, 0.5]   -> H = ln 2 = 0.693147; conf 0.5
-    entropy, confidence = entropy_confidence(torch.tensor([[math.log(3.0), 0.0], [0.0, 0.0]]))
+    entropy, confidence = entropy_confidence(torch.tensor([[math.log(3.0), 0.0], [0.0, 0.0]]), False)
     assert entropy.tolist() == pytest.approx([0.562335, 0.693147], abs=1e-5)
     assert confidence.tolist() == pytest.approx([0.75, 0.5])
 
 
 def test_zero_probability_class_adds_no_entropy():
     # p = [0.6, 0.4, 0] -> H = -(0.6 ln 0.6 + 0.4 ln 0.4) = 0.306495 + 0.366516 = 0.673012 (0 ln 0 = 0, not nan)
-    entropy, confidence = entropy_confidence(torch.tensor([logits_of([0.6, 0.4, 0.0])]))
+    entropy, confidence = entropy_confidence(torch.tensor([logits_of([0.6, 0.4, 0.0])]), False)
     assert entropy.item() == pytest.approx(0.673012, abs=1e-5) and confidence.item() == pytest.approx(0.6)
 
 
@@ -41,7 +42,7 @@ def test_reliable_needs_low_entropy_and_high_confidence():
         [9.0, 0.0, 0.0],
     ])
     labels = torch.tensor([0, 2, 0, 0, 0, 0, 0, 0])
-    entropy, confidence = entropy_confidence(logits)
+    entropy, confidence = entropy_confidence(logits, False)
     assert entropy[2:6].tolist() == pytest.approx([0.394398, 0.673012, 0.818808, 1.088900], abs=1e-5)
     mask = reliable_mask(logits, labels, torch.tensor([0, 1]), torch.tensor([2, 3, 4, 5]), ratio=0.5)
     assert mask.dtype == torch.bool
@@ -63,7 +64,7 @@ def test_many_ties_at_confidence_one_are_kept_and_the_rest_are_cut():
     saturated = torch.tensor([[100.0, 0.0, 0.0]]).repeat(600, 1)
     spread = torch.stack([torch.linspace(0.5, 3.0, 400), torch.zeros(400), torch.zeros(400)], dim=1)
     logits = torch.cat([spread, saturated])
-    entropy, confidence = entropy_confidence(logits)
+    entropy, confidence = entropy_confidence(logits, False)
     assert (confidence[400:] == 1.0).all() and (confidence[:400] < 1.0).all()
     assert (entropy[400:] == entropy[400]).all() and entropy[400] < entropy[:400].min()
     mask = reliable_mask(logits, torch.zeros(1000, dtype=torch.long), torch.tensor([], dtype=torch.long),

@@ -64,8 +64,9 @@ def snapshot_dataset(folder: Path, base: dict) -> dict:
         problem = "no manifest.json" if not (folder / MANIFEST_FILE).is_file() else str(err)
         raise ConfigError(f"snapshot {folder}: {problem} (a snapshot folder holds manifest.json, nodes/ and "
                           "edges/; see docs/snapshot-format.md)") from err
-    facts = {"name": manifest.name, "target_type": manifest.target_type, "num_classes": manifest.num_classes}
-    for key in ("target_type", "num_classes"):
+    facts = {"name": manifest.name, "target_type": manifest.target_type, "num_classes": manifest.num_classes,
+             "multi_label": manifest.multi_label}
+    for key in ("target_type", "num_classes", "multi_label"):
         if key in base and base[key] != facts[key]:
             raise ConfigError(f"{folder / MANIFEST_FILE}: {key} is {facts[key]!r}, but dataset {base['name']!r} "
                               f"has {base[key]!r}")

@@ -54,6 +54,8 @@ class DatasetConfig(StrictModel):
     raw_dir: Path = Field(description="Raw files, relative to the project root unless absolute.")
     target_type: str
     num_classes: int = Field(gt=1)
+    multi_label: bool = Field(False, description="Each target node has a set of classes (e.g. a film's genres), "
+                              "not one: sigmoid outputs and binary cross-entropy (hg2m.labels).")
     split: str = Field(description="Which published split to use; the loader lists the choices.")
     split_seed: int = Field(0, description="Seed for loaders that must cut train/val themselves.")
     val_fraction: float = Field(0.2, gt=0, lt=1)
@@ -87,7 +89,7 @@ class OptimConfig(StrictModel):
     lr: float = Field(0.01, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     max_epochs: int = Field(200, gt=0)
-    patience: int = Field(50, gt=0, description="Stop after this many epochs without a better val accuracy.")
+    patience: int = Field(50, gt=0, description="Stop after this many epochs without a better val Micro-F1.")
     early_stopping: bool = Field(True, description="Stop after `patience` epochs without a better validation "
                                  "accuracy; off: run every epoch and keep the best (as the HG2M reference does).")
 

@@ -24,7 +24,9 @@ from hg2m.data.snapshot import (
     SRC_COLUMN,
     GraphSnapshot,
     RelationInfo,
+    SnapshotManifest,
 )
+from hg2m.labels import decode_bitmasks
 
 GRAPH_FILE = "graph.bin"
 TENSORS_FILE = "tensors.pt"
@@ -37,7 +39,8 @@ class HeteroGraphData:
     """A heterograph plus what training needs.
 
     features: per node type with features, a dense (N_t, D_t) float tensor or a sparse COO one.
-    labels: (N,) int64 for the target type, UNKNOWN_LABEL where unknown.
+    labels: (N,) int64 for the target type, UNKNOWN_LABEL where unknown; multi-label, (N, C) float32 0/1
+        indicators, all 0 where unknown (hg2m.labels).
     splits: name -> int64 index tensor into the target type, one per LABELLED_SPLITS name.
     """
 
@@ -137,6 +140,13 @@ def schema_graph(node_types: list[str], relations: list[RelationInfo], add_rever
     return dgl.heterograph(data, num_nodes_dict={t: 0 for t in node_types}, idtype=torch.int64)
 
 
+def target_labels(column: np.ndarray, manifest: SnapshotManifest) -> torch.Tensor:
+    """The label column as training reads it: classes, or multi-label indicators decoded from bitmasks."""
+    if manifest.multi_label:
+        return torch.from_numpy(decode_bitmasks(column, manifest.num_classes))
+    return torch.from_numpy(column.copy())
+
+
 def split_indices(split: np.ndarray) -> dict[str, torch.Tensor]:
     return {name: torch.from_numpy(np.flatnonzero(split == name)) for name in LABELLED_SPLITS}
 
@@ -147,7 +157,7 @@ def build_graph_data(snapshot: GraphSnapshot, config: GraphConfig) -> HeteroGrap
     return HeteroGraphData(
         graph=build_heterograph(snapshot, config.add_reverse_edges),
         features=node_features(snapshot),
-        labels=torch.from_numpy(target.column(LABEL_COLUMN).to_numpy().copy()),
+        labels=target_labels(target.column(LABEL_COLUMN).to_numpy(), snapshot.manifest),
         splits=split_indices(np.asarray(target.column(SPLIT_COLUMN).to_pylist(), dtype=object)),
         target_type=snapshot.manifest.target_type,
         num_classes=snapshot.manifest.num_classes,

@@ -9,7 +9,8 @@ Layout of a snapshot folder (documented in the README, and the format users brin
 The columns and their Arrow types are SNAPSHOT_COLUMNS below; which of them a table has is
 node_columns() / EDGE_COLUMNS. Ids run 0..count-1 per node type. Features are dense or sparse, as the
 manifest says per node type (FEATURE_COLUMNS), and a type may have none. On the target type, labels
-are 0..num_classes-1 or UNKNOWN_LABEL, and every node is in one of SPLITS: LABELLED_SPLITS, or UNSPLIT.
+are 0..num_classes-1 or UNKNOWN_LABEL (with `multi_label`, a set of classes as the bitmask sum of 2**c, 0 the
+empty set: hg2m.labels), and every node is in one of SPLITS: LABELLED_SPLITS, or UNSPLIT.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import scipy.sparse as sp
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from hg2m.labels import MAX_MULTI_LABEL_CLASSES
 
 T = TypeVar("T")
 FORMAT_VERSION = 1
@@ -94,10 +97,18 @@ class SnapshotManifest(BaseModel):
     name: str
     target_type: str
     num_classes: int = Field(gt=1)
+    multi_label: bool = Field(False, description="Labels are sets of classes, each stored as a bitmask.")
     class_names: list[str] = []
     node_types: dict[str, NodeTypeInfo]
     relations: list[RelationInfo]
     content_hash: str = ""
+
+    @model_validator(mode="after")
+    def _bitmask_fits(self) -> SnapshotManifest:
+        if self.multi_label and self.num_classes > MAX_MULTI_LABEL_CLASSES:
+            raise ValueError(f"multi_label: at most {MAX_MULTI_LABEL_CLASSES} classes fit a bitmask label, "
+                             f"num_classes is {self.num_classes}")
+        return self
 
     def relation(self, name: str) -> RelationInfo:
         return next(r for r in self.relations if r.name == name)
@@ -243,7 +254,8 @@ def _digest_tables(
     manifest: SnapshotManifest, tables: Iterable[tuple[str, list[str], Callable[[str], pa.ChunkedArray]]]
 ) -> str:
     digest = hashlib.sha256()
-    structure = manifest.model_dump(exclude={"content_hash"})
+    # single-label manifests hash as they did before `multi_label` existed: snapshots written then still verify
+    structure = manifest.model_dump(exclude={"content_hash"} | (set() if manifest.multi_label else {"multi_label"}))
     digest.update(json.dumps(structure, sort_keys=True).encode())
     for path, names, column in tables:
         digest.update(path.encode())

@@ -251,7 +251,7 @@ def _node_checks(table: pa.Table, info: NodeTypeInfo, is_target: bool, manifest:
     exps = [gxe.ExpectTableRowCountToEqual(value=info.count), *_id_expectations(rows, info.count)]
     exps += _feature_expectations(rows, info)
     if is_target:
-        exps += _target_expectations(rows, manifest.num_classes)
+        exps += _target_expectations(rows, highest_label(manifest))
     return [_schema_check(table, expected), (ROWS_FRAME, rows, exps)]
 
 
@@ -318,11 +318,17 @@ def _feature_expectations(rows: pd.DataFrame, info: NodeTypeInfo) -> list[Expect
     return exps
 
 
-def _target_expectations(rows: pd.DataFrame, num_classes: int) -> list[Expectation]:
-    """Labels in [UNKNOWN_LABEL, C-1] and known on labelled splits; split values valid; labelled splits non-empty."""
+def highest_label(manifest: SnapshotManifest) -> int:
+    """The largest valid label: class C-1, or with multi_label the bitmask of every class."""
+    return 2**manifest.num_classes - 1 if manifest.multi_label else manifest.num_classes - 1
+
+
+def _target_expectations(rows: pd.DataFrame, highest: int) -> list[Expectation]:
+    """Labels in [UNKNOWN_LABEL, highest] and known on labelled splits; split values valid; labelled splits
+    non-empty."""
     exps: list[Expectation] = []
     if LABEL_COLUMN in rows:
-        exps += _not_null_between(LABEL_COLUMN, UNKNOWN_LABEL, num_classes - 1)
+        exps += _not_null_between(LABEL_COLUMN, UNKNOWN_LABEL, highest)
     if LABELLED in rows:
         exps.append(gxe.ExpectColumnValuesToBeBetween(column=LABELLED, min_value=0))
     if SPLIT_COLUMN in rows:

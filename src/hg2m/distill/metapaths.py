@@ -9,6 +9,7 @@ import scipy.sparse as sp
 import torch
 
 from hg2m.graphs.metapaths import empty_frame
+from hg2m.labels import agreement, same_label
 
 EDGE_COLUMNS = {"src": "int64", "dst": "int64", "weight": "float64"}
 LR_MAX_ITER = 200  # LBFGS iterations for the pair classifier; 3 features converge well before
@@ -33,12 +34,13 @@ def row_cosine(features: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> torc
 
 
 def pair_features(pairs: pd.DataFrame, features: torch.Tensor, teacher_probs: torch.Tensor) -> torch.Tensor:
-    """(E, 3) float64: cosine similarity of the features (0 for an all-zero row), path count, p_i . p_j."""
+    """(E, 3) float64: cosine similarity of the features (0 for an all-zero row), path count, and the teacher's
+    probability that the two share their label (p_i . p_j; hg2m.labels.agreement)."""
     i = torch.tensor(pairs["node"].to_numpy(), dtype=torch.int64)
     j = torch.tensor(pairs["neighbour"].to_numpy(), dtype=torch.int64)
     cosine = row_cosine(features, i, j)
     count = torch.tensor(pairs["count"].to_numpy(), dtype=torch.float64)
-    agree = (teacher_probs[i].double() * teacher_probs[j].double()).sum(-1)
+    agree = agreement(teacher_probs[i].double(), teacher_probs[j].double())
     return torch.stack([cosine, count, agree], dim=1)
 
 
@@ -70,7 +72,7 @@ def pair_weights(pairs: pd.DataFrame, x: torch.Tensor, labels: np.ndarray, train
     """(E,) weight per pair: 1 / 0 for train-train pairs by label equality, else P(same) if > threshold, else 0."""
     i, j = pairs["node"].to_numpy(), pairs["neighbour"].to_numpy()
     both_train = train[i] & train[j]
-    same = labels[i] == labels[j]
+    same = same_label(labels, i, j)
     if len(np.unique(same[both_train])) == 2:
         fit_rows = torch.from_numpy(np.flatnonzero(both_train))
         probability = same_class_probability(x, fit_rows, torch.from_numpy(same[both_train]).double()).numpy()

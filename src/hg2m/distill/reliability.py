@@ -8,14 +8,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from hg2m.labels import bitmasks, correct, entropy_confidence, is_multi_label, predict
+
 ROLE_TRAIN, ROLE_UNLABELLED, ROLE_OTHER = "train", "unlabelled", "other"
-
-
-def entropy_confidence(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(N, C) logits -> entropy H(softmax) in nats (N,) and max probability (N,)."""
-    probs = torch.softmax(logits.detach(), dim=-1)
-    # xlogy: a class with probability exactly 0 contributes 0, not 0 * -inf = nan
-    return -torch.special.xlogy(probs, probs).sum(-1), probs.max(-1).values
 
 
 def kth_smallest(values: torch.Tensor, k: int) -> float:
@@ -26,14 +21,14 @@ def kth_smallest(values: torch.Tensor, k: int) -> float:
 def reliable_mask(
     logits: torch.Tensor, labels: torch.Tensor, train_idx: torch.Tensor, unlabelled_idx: torch.Tensor, ratio: float
 ) -> torch.Tensor:
-    """(N,) bool: train nodes the teacher gets right, plus the unlabelled nodes whose entropy is at most the k-th
+    """(N,) bool: train nodes the teacher gets right (multi-label: the whole set), plus the unlabelled nodes whose entropy is at most the k-th
     smallest and whose confidence is at least the k-th largest in U, k = floor(ratio * |U|). Thresholds, as in
     the reference code, so that nodes tied at the threshold (often many at confidence 1.0) are all kept."""
     logits, labels = logits.detach().cpu(), labels.cpu()
     train_idx, unlabelled_idx = train_idx.cpu().long(), unlabelled_idx.cpu().long()
-    entropy, confidence = entropy_confidence(logits)
+    entropy, confidence = entropy_confidence(logits, is_multi_label(labels))
     mask = torch.zeros(len(logits), dtype=torch.bool)
-    mask[train_idx] = logits[train_idx].argmax(-1) == labels[train_idx]
+    mask[train_idx] = correct(logits[train_idx], labels[train_idx])
     k = math.floor(ratio * len(unlabelled_idx))
     if k > 0:
         low_entropy = entropy[unlabelled_idx] <= kth_smallest(entropy[unlabelled_idx], k)
@@ -58,14 +53,17 @@ def split_roles(num_nodes: int, train_idx: torch.Tensor, unlabelled_idx: torch.T
 def reliability_frame(
     logits: torch.Tensor, labels: torch.Tensor, train_idx: torch.Tensor, unlabelled_idx: torch.Tensor, ratio: float
 ) -> pd.DataFrame:
-    """One row per target node (N rows): id, entropy, confidence, teacher_label, reliable, split_role."""
+    """One row per target node (N rows): id, entropy, confidence, teacher_label (multi-label: the predicted set as
+    a bitmask, hg2m.labels), reliable, split_role."""
     logits = logits.detach().cpu()
-    entropy, confidence = entropy_confidence(logits)
+    multi_label = is_multi_label(labels)
+    entropy, confidence = entropy_confidence(logits, multi_label)
+    predicted = predict(logits, multi_label)
     return pd.DataFrame({
         "id": np.arange(len(logits), dtype=np.int64),
         "entropy": entropy.double().numpy(),
         "confidence": confidence.double().numpy(),
-        "teacher_label": logits.argmax(-1).numpy().astype(np.int64),
+        "teacher_label": bitmasks(predicted) if multi_label else predicted.numpy().astype(np.int64),
         "reliable": reliable_mask(logits, labels, train_idx, unlabelled_idx, ratio).numpy(),
         "split_role": split_roles(len(logits), train_idx, unlabelled_idx),
     })

@@ -14,6 +14,7 @@ from hg2m.distill.hire import pool_missing_types
 from hg2m.distill.losses import MetaPathEdges
 from hg2m.distill.metapaths import reliable_metapath_edges
 from hg2m.inductive import observed_graph
+from hg2m.labels import is_multi_label, log_probs
 from hg2m.plan import StudentPlan
 
 
@@ -41,7 +42,7 @@ def metapath_edges(
     """Reliable, weighted, directed meta-path edges per meta-path (HG2M+); pair similarity on the student's inputs."""
     train_mask = torch.zeros(data.num_target_nodes, dtype=torch.bool)
     train_mask[data.splits["train"]] = True
-    probs = torch.softmax(teacher_logits, dim=-1)
+    probs = log_probs(teacher_logits, is_multi_label(data.labels)).exp()
     edges = []
     for name in names:
         kept = reliable_metapath_edges(pairs[pairs["metapath"] == name], inputs, probs, data.labels,

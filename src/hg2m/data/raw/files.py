@@ -85,5 +85,6 @@ def assemble_snapshot(
     relation_infos = [RelationInfo(name=name, src_type=src, dst_type=dst, num_edges=len(pairs))
                for name, (src, dst, pairs) in relations.items()]
     manifest = SnapshotManifest(name=config.name, target_type=target_type, num_classes=config.num_classes,
+                                multi_label=config.multi_label,
                                 class_names=config.class_names, node_types=infos, relations=relation_infos)
     return GraphSnapshot(manifest=manifest, nodes=nodes, edges=edges)

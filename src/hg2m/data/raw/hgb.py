@@ -1,6 +1,7 @@
 """HGB's node-classification format (Lv et al., KDD 2021): any dataset published as HGB publishes its own.
 
-The raw folder holds HGB's files, extracted or inside one zip as published (`ACM.zip`, with a top folder):
+The raw folder holds HGB's files, extracted or inside one zip as published (`ACM.zip`, with a top folder); a
+file beside the zip replaces the zip's file of that name (HGB IMDB's full test labels, data/raw/hgb_imdb):
 - `info.dat`: JSON naming the node types (`node.dat` -> `node type`), the link types with their start and
   end types (`link.dat` -> `link type`) and the classes (`label.dat` -> `node type`).
 - `node.dat`: `id \\t name \\t type [\\t comma-separated features]`; ids are global and contiguous by type, a
@@ -12,7 +13,8 @@ The raw folder holds HGB's files, extracted or inside one zip as published (`ACM
   `label.dat.test_full` holds placeholder labels (see SOURCE.md) and is not read: the test nodes with
   true labels are those of `label.dat.test`.
 The only split, `hgb`, cuts `label.dat` into train and validation with `split_seed` and `val_fraction`.
-Multi-label files (a comma list of classes, HGB's IMDB) are refused: hg2m trains single-label classifiers.
+Multi-label files (a comma list of classes, HGB's IMDB) need `multi_label: true` in the dataset config; each
+node's set is then stored as a bitmask (hg2m.labels).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import scipy.sparse as sp
 from hg2m.config import DatasetConfig
 from hg2m.data.raw.files import assemble_snapshot, check, check_config, cut_train_val
 from hg2m.data.snapshot import UNKNOWN_LABEL, GraphSnapshot
+from hg2m.labels import encode_sets
 
 SPLITS = ("hgb",)
 SPARSE_BELOW = 0.1  # a feature matrix with fewer non-zeros than this share is stored sparse
@@ -53,13 +56,17 @@ class RawFiles:
             with zipfile.ZipFile(self.archive) as archive:
                 self.members = {Path(m).name: m for m in archive.namelist() if not m.endswith("/")}
 
+    def loose(self, name: str) -> bool:
+        """Read `name` from the folder: there is no zip, or the file is beside it."""
+        return self.archive is None or (self.folder / name).is_file()
+
     def path(self, name: str) -> Path:
-        return self.folder / name if self.archive is None else self.archive / self.members.get(name, name)
+        return self.folder / name if self.loose(name) else self.archive / self.members.get(name, name)
 
     @contextmanager
     def open(self, name: str) -> Iterator[TextIO]:
         """A text handle (universal newlines: HGB's DBLP uses CRLF), or FileNotFoundError naming the file."""
-        if self.archive is None:
+        if self.loose(name):
             if not (self.folder / name).is_file():
                 raise FileNotFoundError(f"raw file missing: {self.folder / name}")
             with open(self.folder / name, encoding="utf-8") as handle:
@@ -143,18 +150,25 @@ def same_edges(a: np.ndarray, b: np.ndarray) -> bool:
     return a.shape == b.shape and bool(np.array_equal(np.unique(a, axis=0), np.unique(b, axis=0)))
 
 
-def read_labels(files: RawFiles, name: str, target_code: int, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """(global ids, classes) of one label file, checked single-label, on the target type and in range."""
+def read_labels(files: RawFiles, name: str, target_code: int, num_classes: int,
+                multi_label: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(global ids, labels) of one label file, on the target type and in range: classes, or with `multi_label`
+    bitmasks of each node's classes."""
     path = files.path(name)
     with files.open(name) as handle:
         table = pd.read_csv(handle, sep="\t", header=None, names=["id", "name", "type", "label"], dtype=str,
                             keep_default_na=False)
     multi = table["label"].str.contains(",")
-    check(not multi.any(), path, f"row {int(multi.to_numpy().argmax()) + 1} lists several classes: multi-label "
-                                 "data (HGB's IMDB) is not supported, hg2m trains single-label classifiers")
+    check(multi_label or not multi.any(), path, f"row {int(multi.to_numpy().argmax()) + 1} lists several classes: "
+          "multi-label data (HGB's IMDB) needs `multi_label: true` in the dataset config")
     check(bool((table["type"].astype(int) == target_code).all()), path, "labels on a type other than the target")
-    labels = table["label"].astype(np.int64).to_numpy()
-    check(bool(np.all((labels >= 0) & (labels < num_classes))), path, f"classes outside 0..{num_classes - 1}")
+    numbers = table["label"].str.fullmatch(r"\d+(,\d+)*")
+    check(bool(numbers.all()), path, f"row {int((~numbers).to_numpy().argmax()) + 1}: a label is a class id or a "
+                                     "comma list of them")
+    sets = [[int(c) for c in cell.split(",")] for cell in table["label"]]
+    classes = np.concatenate([np.asarray(s, dtype=np.int64) for s in sets]) if sets else np.zeros(0, np.int64)
+    check(bool(np.all((classes >= 0) & (classes < num_classes))), path, f"classes outside 0..{num_classes - 1}")
+    labels = encode_sets(sets) if multi_label else classes
     return table["id"].astype(np.int64).to_numpy(), labels
 
 
@@ -177,7 +191,7 @@ def load_hgb(config: DatasetConfig) -> GraphSnapshot:
     labels = np.full(counts[target], UNKNOWN_LABEL, dtype=np.int64)
     parts = {}
     for part, name in (("train_val", "label.dat"), ("test", "label.dat.test")):
-        ids, classes = read_labels(files, name, target_code, config.num_classes)
+        ids, classes = read_labels(files, name, target_code, config.num_classes, config.multi_label)
         parts[part] = ids - starts[target]
         labels[parts[part]] = classes
     split = cut_train_val(parts["train_val"], parts["test"], counts[target], config.split_seed, config.val_fraction)
