@@ -26,6 +26,17 @@ def test_fit_restores_best_epoch_and_stops_early():
     assert [r["best_val_micro_f1"] for r in result.history] == [0.1, 0.5, 0.5, 0.5, 0.5]
 
 
+def test_a_falling_validation_loss_keeps_a_flat_score_training():
+    """Multi-label plateaus (hg2m.labels.validation): the score is flat, the loss still falls, training goes on;
+    the weights kept are still those of the best score."""
+    model = torch.nn.Linear(1, 1, bias=False)
+    values = iter([(0.4, 0.9), (0.4, 0.8), (0.4, 0.7), (0.4, 0.6), (0.6, 0.65), (0.5, 0.7), (0.5, 0.7), (0.9, 0.1)])
+    result = fit(model, lambda: (model.weight - 1.0).pow(2).sum(), lambda: next(values),
+                 OptimConfig(lr=0.1, max_epochs=8, patience=2))
+    # progress: score at 1 and 5, loss at 1-4; after epoch 5, epochs 6 and 7 bring neither -> stop after 7
+    assert (result.best_epoch, result.best_val_micro_f1, result.epochs_run) == (5, 0.6, 7)
+
+
 def test_device_resolution_never_falls_back_silently():
     assert resolve_device("cpu") == torch.device("cpu")
     assert resolve_device("auto").type in {"cpu", "cuda"}

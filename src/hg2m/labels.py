@@ -89,6 +89,15 @@ def micro_f1(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return float(2 * true_positives / (predicted.sum() + truth.sum()).clamp_min(1))
 
 
+def validation(logits: torch.Tensor, labels: torch.Tensor) -> float | tuple[float, float]:
+    """What model selection reads from one validation pass (hg2m.train.fit): the Micro-F1, and for label sets also
+    the loss. A multi-label model first learns the classes' base rates, every logit below 0, and its thresholded
+    F1 then stays flat for tens of epochs while the loss still falls (HAN and Simple-HGN on HGB's IMDB stopped
+    on such a plateau at 0.455); the falling loss keeps early stopping from ending it."""
+    score = micro_f1(logits, labels)
+    return (score, float(supervised_loss(logits, labels))) if is_multi_label(labels) else score
+
+
 def agreement(probs_i: torch.Tensor, probs_j: torch.Tensor) -> torch.Tensor:
     """(E,) the probability that two nodes have the same label, from their `log_probs(...).exp()` rows."""
     same = (probs_i * probs_j).sum(-1)

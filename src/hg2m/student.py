@@ -23,7 +23,7 @@ from hg2m.distill.losses import edge_targets, hg2m_loss, hg2m_plus_loss
 from hg2m.distill.signals import TeacherSignals
 from hg2m.evaluate import split_metrics
 from hg2m.inductive import model_selection_nodes
-from hg2m.labels import is_multi_label, micro_f1, supervised_loss
+from hg2m.labels import is_multi_label, supervised_loss, validation
 from hg2m.models.inputs import gather_rows
 from hg2m.models.mlp import MLP, PreparedInputs, StudentInputs, run_mlp
 from hg2m.plan import StudentPlan
@@ -116,8 +116,8 @@ def train_student(
             loss = loss + config.hire_beta * relation(student, features)
         return loss
 
-    def val_score() -> float:
-        return micro_f1(run_mlp(student, rows_of(features, val_idx)), labels[val_idx])
+    def val_score() -> float | tuple[float, float]:
+        return validation(run_mlp(student, rows_of(features, val_idx)), labels[val_idx])
 
     result = fit(trained, loss_fn, val_score, config.optim, on_epoch)
     student.cpu()

@@ -15,7 +15,7 @@ from hg2m.contracts import RunSplit, TeacherRun
 from hg2m.data.graph import HeteroGraphData
 from hg2m.evaluate import split_metrics
 from hg2m.inductive import observed_graph, observed_validation
-from hg2m.labels import micro_f1, supervised_loss
+from hg2m.labels import supervised_loss, validation
 from hg2m.models import Teacher, TeacherOutput, build_teacher
 from hg2m.models.base import ids_by_type
 from hg2m.train import EpochCallback, TrainedModel, fit, seed_everything
@@ -64,8 +64,8 @@ def train_teacher(
         def val_logits() -> torch.Tensor:
             return model(val_blocks, features, val_inputs).logits
 
-    def val_score() -> float:
-        return micro_f1(val_logits().cpu(), labels[val_idx].cpu())
+    def val_score() -> float | tuple[float, float]:
+        return validation(val_logits().cpu(), labels[val_idx].cpu())
 
     result = fit(model, loss_fn, val_score, config.optim, on_epoch)
     if sampling.enabled:

@@ -53,7 +53,7 @@ def resolve_device(name: str) -> torch.device:
 def fit(
     model: nn.Module,
     loss_fn: Callable[[], torch.Tensor | Iterable[torch.Tensor]],
-    val_score_fn: Callable[[], float],
+    val_score_fn: Callable[[], float | tuple[float, float]],
     optim: OptimConfig,
     on_epoch: EpochCallback | None = None,
 ) -> FitResult:
@@ -61,27 +61,38 @@ def fit(
 
     loss_fn runs the model in train mode and returns the epoch's scalar loss (full batch), or an iterable
     of mini-batch losses, each stepped on before the next is computed (the epoch's loss is their mean);
-    val_score_fn runs it in eval mode (under no_grad) and returns the validation Micro-F1 (accuracy for single-label classes).
+    val_score_fn runs it in eval mode (under no_grad) and returns the validation Micro-F1 (accuracy for
+    single-label classes), or (Micro-F1, validation loss): then an epoch that lowers the loss also counts as
+    progress for early stopping, though the kept weights are still those of the best Micro-F1
+    (hg2m.labels.validation says when).
     """
     optimizer = torch.optim.Adam(model.parameters(), lr=optim.lr, weight_decay=optim.weight_decay)
     best_state, best_f1, best_epoch, history = None, -1.0, 0, []
+    best_loss, progress_epoch = float("inf"), 0
     for epoch in range(1, optim.max_epochs + 1):
         model.train()
         loss = train_epoch(loss_fn, optimizer)
         model.eval()
         with torch.no_grad():
-            val_f1 = val_score_fn()
+            val_f1, val_loss = as_score_and_loss(val_score_fn())
         if val_f1 > best_f1:
             best_f1, best_epoch, best_state = val_f1, epoch, copy.deepcopy(model.state_dict())
+            progress_epoch = epoch
+        if val_loss is not None and val_loss < best_loss:
+            best_loss, progress_epoch = val_loss, epoch
         record = {"loss": loss, "val_micro_f1": val_f1, "best_val_micro_f1": best_f1}
         history.append(record)
         if on_epoch:
             on_epoch(epoch, record)
-        if optim.early_stopping and epoch - best_epoch >= optim.patience:
+        if optim.early_stopping and epoch - progress_epoch >= optim.patience:
             break
     model.load_state_dict(best_state)
     model.eval()
     return FitResult(best_epoch=best_epoch, best_val_micro_f1=best_f1, epochs_run=len(history), history=history)
+
+
+def as_score_and_loss(value: float | tuple[float, float]) -> tuple[float, float | None]:
+    return value if isinstance(value, tuple) else (value, None)
 
 
 def train_epoch(loss_fn: Callable[[], torch.Tensor | Iterable[torch.Tensor]], optimizer: torch.optim.Optimizer) -> float:
