@@ -6,6 +6,9 @@ Steps and their artifacts (each one versioned and tracked by ZenML; <run> = <set
     build_graph         snapshot           -> graph (DGL heterograph, raw features, labels, splits)
     preprocess          graph              -> model_graph (features transformed per type), feature_transforms,
                                               raw_example (a few target nodes' raw features)
+    partition_graph     model_graph        -> partitions (DistDGL's parts with their node data and partition
+                                              book), partition_book (counts per part); only with
+                                              `distributed.enabled`
     metapaths           graph              -> metapath_neighbours (meta-path, node, neighbour, count), capped;
                                               only when a student's plan has a meta-path term
     inputs_<kind>       model_graph        -> student_inputs (layout and rows of each input kind students use:
@@ -50,6 +53,7 @@ from hg2m.config import ConfigError, RunConfig
 from hg2m.contracts import GateDecision, InputMatrix, Registration, TeacherSelection
 from hg2m.data.graph import HeteroGraphData
 from hg2m.data.raw import source_fingerprint
+from hg2m.distributed.partition import PartitionSummary
 from hg2m.environment import local_artifact_root
 from hg2m.plan import DistillPlan, Run, plan_run
 from hg2m.tracking import ensure_experiment
@@ -58,6 +62,7 @@ from steps.distill.metapaths import metapaths
 from steps.distill.reliability import reliability
 from steps.etl.build_graph import build_graph
 from steps.etl.ingest import ingest_snapshot
+from steps.etl.partition import partition_graph
 from steps.etl.preprocess import preprocess
 from steps.etl.split_nodes import split_nodes
 from steps.etl.student_inputs import student_inputs
@@ -86,6 +91,7 @@ def candidate_step(teacher_name: str, run: Run) -> str:
 
 
 SELECT_TEACHER = "select_teacher"
+PARTITION = "partition_graph"
 
 
 def reliability_step(run: Run) -> str:
@@ -111,6 +117,8 @@ def distill(run_config: dict, plan: dict, source_fingerprint: str) -> None:
     validate(snapshot)
     raw_graph = build_graph(snapshot, config=config.graph, after="validate")
     graph, transforms, raw_example = preprocess(raw_graph)
+    if config.distributed.enabled:
+        partition_graph(graph, config=config.distributed, graph_name=config.dataset.name)
     pairs = metapaths(graph, plan.pair_metapaths, config.metapath, derived=config.dataset.derived_metapaths) \
         if plan.needs_pairs else None
     splits = {run: split_nodes(graph, run=run, held_out_fraction=fraction, id=split_step(run)) for run in plan.runs}
@@ -209,6 +217,11 @@ class DistillRun:
     @cached_property
     def gate_decision(self) -> GateDecision:
         return self.load("gate", "gate_decision")
+
+    @cached_property
+    def partition_book(self) -> PartitionSummary | None:
+        """The partition's counts per part, with `distributed.enabled`; else None."""
+        return self.load(PARTITION, "partition_book") if PARTITION in self.run.steps else None
 
     def graph(self) -> HeteroGraphData:
         """The graph teachers and students ran on (preprocessed features)."""

@@ -275,6 +275,18 @@ class EvaluationConfig(StrictModel):
     reliable_ratio: float = Field(0.9, gt=0, le=1, description="HG2M+'s p: share of unlabelled nodes kept.")
 
 
+class DistributedConfig(StrictModel):
+    """Past one machine (hg2m.distributed): the graph partitioned for DGL's distributed engine (DistDGL)."""
+
+    enabled: bool = Field(False, description="Partition the preprocessed graph (the `partition_graph` step) into "
+                          "`num_parts` parts with their node data, and record the partition book.")
+    num_parts: int = Field(2, ge=1, description="Parts: one per machine that serves a part of the graph.")
+    part_method: Literal["auto", "metis", "random"] = Field(
+        "auto", description="metis (balanced parts that keep neighbourhoods together; holds the whole graph in "
+        "memory), random, or auto: metis up to `metis_max_edges` edges, random beyond.")
+    metis_max_edges: int = Field(100_000_000, gt=0, description="The most edges `auto` gives to METIS.")
+
+
 class PromotionConfig(StrictModel):
     """The retrain gate: the challenger takes `champion` only when it is at least `margin` better (MLflow's
     validation of its evaluation against the champion's; hg2m.promotion.decide)."""
@@ -353,6 +365,7 @@ class RunConfig(StrictModel):
     enable_cache: bool = True
     promotion: PromotionConfig = PromotionConfig()
     tracking: TrackingConfig = TrackingConfig()
+    distributed: DistributedConfig = DistributedConfig()
 
     @model_validator(mode="after")
     def _teachers_unique(self) -> Self:

@@ -1,0 +1,102 @@
+"""Partition a graph for DGL's distributed engine (DistDGL), the first step past one machine.
+
+`partition(data, folder, ...)` writes what `dgl.distributed.partition_graph` writes (the partition config
+`<graph_name>.json`, which is the partition book, and one `part<i>/` folder per part with its graph structure and
+node data) plus `orig_ids.pt`, the original id of every shuffled node and edge id per type, which is how results
+computed on the partitions are put back in the pipeline's node order. Node data stored with the parts:
+
+    feat        every node type with features (float32; sparse features are stored dense: DistDGL's
+                tensors are dense)
+    label       the target type: classes (int64), or multi-label 0/1 indicators (float32)
+    train_mask, val_mask, test_mask   the target type's splits (bool)
+
+METIS balances the parts and keeps neighbourhoods together, but holds the whole graph in memory, so `auto` uses
+it up to `metis_max_edges` edges and random assignment beyond.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+import dgl
+import torch
+from pydantic import BaseModel, ConfigDict
+
+from hg2m.data.graph import HeteroGraphData
+
+PartMethod = Literal["auto", "metis", "random"]
+FEATURE_KEY, LABEL_KEY = "feat", "label"
+MASK_KEYS = {"train": "train_mask", "val": "val_mask", "test": "test_mask"}
+ORIG_IDS_FILE = "orig_ids.pt"
+
+
+class PartitionSummary(BaseModel):
+    """What a partitioning produced: the pipeline's record of the partition book."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    graph_name: str
+    num_parts: int
+    method: Literal["metis", "random"]
+    config_file: str  # the partition book DGL reads (dgl.distributed.initialize / DistGraph), inside the folder
+    nodes_per_part: list[dict[str, int]]  # owned (not halo) nodes of each type, per part
+    edges_per_part: list[int]  # owned edges, per part
+    target_per_part: list[dict[str, int]]  # owned target nodes of each split, per part
+
+
+def chosen_method(method: PartMethod, num_edges: int, metis_max_edges: int) -> Literal["metis", "random"]:
+    """`auto`: METIS while the graph fits it (at most `metis_max_edges` edges), random assignment beyond."""
+    if method != "auto":
+        return method
+    return "metis" if num_edges <= metis_max_edges else "random"
+
+
+def graph_with_node_data(data: HeteroGraphData) -> dgl.DGLGraph:
+    """A copy of the graph's structure carrying features, labels and split masks as node data."""
+    graph = dgl.heterograph({etype: data.graph.edges(etype=etype) for etype in data.graph.canonical_etypes},
+                            {ntype: data.graph.num_nodes(ntype) for ntype in data.graph.ntypes})
+    for ntype, features in data.features.items():
+        graph.nodes[ntype].data[FEATURE_KEY] = (features.to_dense() if features.is_sparse else features).float()
+    target = graph.nodes[data.target_type].data
+    target[LABEL_KEY] = data.labels
+    for split, key in MASK_KEYS.items():
+        mask = torch.zeros(data.num_target_nodes, dtype=torch.bool)
+        mask[data.splits[split]] = True
+        target[key] = mask
+    return graph
+
+
+def partition(data: HeteroGraphData, folder: Path, num_parts: int, method: PartMethod = "auto",
+              metis_max_edges: int = 100_000_000, graph_name: str = "graph") -> PartitionSummary:
+    """Partition `data`'s graph (with its node data) into `num_parts` parts under `folder`; one-hop halos, as DGL's
+    distributed examples use, so that sampling a node's neighbours reads its own part first."""
+    if num_parts < 1:
+        raise ValueError(f"num_parts must be at least 1, got {num_parts}")
+    graph = graph_with_node_data(data)
+    resolved = chosen_method(method, graph.num_edges(), metis_max_edges)
+    folder = Path(folder)
+    node_ids, edge_ids = dgl.distributed.partition_graph(
+        graph, graph_name, num_parts, str(folder), num_hops=1, part_method=resolved, balance_edges=True,
+        return_mapping=True)
+    torch.save({"nodes": node_ids, "edges": edge_ids}, folder / ORIG_IDS_FILE)
+    return summarise(folder / f"{graph_name}.json", data.target_type, resolved, graph_name)
+
+
+def summarise(config_file: Path, target_type: str, method: Literal["metis", "random"],
+              graph_name: str) -> PartitionSummary:
+    """Counts per part, read back from the partition book DGL wrote."""
+    book = json.loads(config_file.read_text())
+    num_parts = book["num_parts"]
+    nodes = [{ntype: 0 for ntype in book["node_map"]} for _ in range(num_parts)]
+    for ntype, ranges in book["node_map"].items():
+        for part, (start, end) in enumerate(ranges):
+            nodes[part][ntype] = end - start
+    edges = [sum(ranges[part][1] - ranges[part][0] for ranges in book["edge_map"].values()) for part in range(num_parts)]
+    targets = []
+    for part in range(num_parts):
+        node_data = dgl.data.utils.load_tensors(str(config_file.parent / book[f"part-{part}"]["node_feats"]))
+        targets.append({split: int(node_data[f"{target_type}/{key}"].sum()) for split, key in MASK_KEYS.items()})
+    return PartitionSummary(graph_name=graph_name, num_parts=num_parts, method=method, config_file=config_file.name,
+                            nodes_per_part=nodes, edges_per_part=edges, target_per_part=targets)
