@@ -1,5 +1,7 @@
 """The preprocessed graph partitioned for DGL's distributed engine, with the partition book recorded."""
 
+import atexit
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -19,6 +21,9 @@ def partition_graph(graph: HeteroGraphData, config: DistributedConfig, graph_nam
     """`partitions`: the folder DistDGL's servers and trainers read (its `<graph_name>.json` is the book)."""
     link_runs()
     folder = Path(tempfile.mkdtemp(prefix="hg2m-partitions-"))
+    # ZenML copies the folder into the artifact store after the step returns; the copy here goes when the process
+    # ends (a partitioned large graph is gigabytes)
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
     summary = partition(graph, folder, config.num_parts, config.part_method, config.metis_max_edges, graph_name)
     mlflow.log_artifact(str(folder / summary.config_file))
     mlflow.log_params({"num_parts": summary.num_parts, "part_method": summary.method})
