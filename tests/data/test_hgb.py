@@ -75,14 +75,19 @@ def test_the_split_depends_on_the_seed_only(tiny):
     assert splits[0] == splits[1] and any(s != splits[0] for s in splits[2:])
 
 
-def test_reads_the_published_zip_with_its_top_folder(tiny, tmp_path):
-    folder = tmp_path / "zipped"
+def zipped(files: Path, folder: Path) -> Path:
+    """`folder` holding one zip of `files`' HGB files under a top folder, as HGB publishes them."""
     folder.mkdir()
     with zipfile.ZipFile(folder / "TINY.zip", "w") as archive:
-        for path in tiny.iterdir():
+        for path in files.iterdir():
             archive.write(path, f"TINY/{path.name}")
-    zipped, extracted = load_raw_dataset(config_for(folder)), load_raw_dataset(config_for(tiny))
-    assert zipped.manifest.content_hash == extracted.manifest.content_hash
+    return folder
+
+
+def test_reads_the_published_zip_with_its_top_folder(tiny, tmp_path):
+    folder = zipped(tiny, tmp_path / "zipped")
+    zipped_snapshot, extracted = load_raw_dataset(config_for(folder)), load_raw_dataset(config_for(tiny))
+    assert zipped_snapshot.manifest.content_hash == extracted.manifest.content_hash
 
 
 def test_multi_label_files_become_bitmasks_with_multi_label_set(tmp_path):
@@ -93,11 +98,7 @@ def test_multi_label_files_become_bitmasks_with_multi_label_set(tmp_path):
 
 
 def test_a_file_beside_the_zip_replaces_the_zips_file(tiny, tmp_path):
-    folder = tmp_path / "zipped"
-    folder.mkdir()
-    with zipfile.ZipFile(folder / "TINY.zip", "w") as archive:
-        for path in tiny.iterdir():
-            archive.write(path, f"TINY/{path.name}")
+    folder = zipped(tiny, tmp_path / "zipped")
     (folder / "label.dat.test").write_text("5\t\t0\t1\n")
     assert snapshot_target(load_raw_dataset(config_for(folder)))["label"][5] == 1
 
