@@ -71,9 +71,8 @@ GATE_BATCH_VALUES = 2**26  # 256 MiB of float32 rows per batch
 
 def test_predictions(model_uri: str, data: HeteroGraphData, model_graph: HeteroGraphData) -> np.ndarray:
     """A registered student's class predictions (multi-label: bitmasks of the predicted sets, hg2m.labels) for
-    the snapshot's test split, fed as it is served: raw own
-    features and, for a student with neighbour inputs, those derived from each test node's edges
-    (hg2m.registry.served_inputs)."""
+    the snapshot's test split, fed as it is served: raw own features and, for a student with neighbour inputs,
+    those derived from each test node's edges (hg2m.registry.served_inputs)."""
     test, layout = data.splits["test"], registered_layout(model_uri, data)
     module = load_student_module(model_uri)
     # the served model takes dense rows: with neighbour-id bags a row is tens of thousands of columns wide, so

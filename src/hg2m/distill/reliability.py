@@ -21,9 +21,10 @@ def kth_smallest(values: torch.Tensor, k: int) -> float:
 def reliable_mask(
     logits: torch.Tensor, labels: torch.Tensor, train_idx: torch.Tensor, unlabelled_idx: torch.Tensor, ratio: float
 ) -> torch.Tensor:
-    """(N,) bool: train nodes the teacher gets right (multi-label: the whole set), plus the unlabelled nodes whose entropy is at most the k-th
-    smallest and whose confidence is at least the k-th largest in U, k = floor(ratio * |U|). Thresholds, as in
-    the reference code, so that nodes tied at the threshold (often many at confidence 1.0) are all kept."""
+    """(N,) bool: train nodes the teacher gets right (multi-label: the whole set), plus the unlabelled nodes whose
+    entropy is at most the k-th smallest and whose confidence is at least the k-th largest in U, k = floor(ratio *
+    |U|). Thresholds, as in the reference code, so that nodes tied at the threshold (often many at confidence 1.0)
+    are all kept."""
     logits, labels = logits.detach().cpu(), labels.cpu()
     train_idx, unlabelled_idx = train_idx.cpu().long(), unlabelled_idx.cpu().long()
     entropy, confidence = entropy_confidence(logits, is_multi_label(labels))
