@@ -133,10 +133,12 @@ def test_impossible_runs_are_refused_by_what_the_graph_holds(tiny_snapshot, tmp_
         student_plan(StudentConfig(name="auto", method="hg2m"), "tiny", [], isolated)
 
 
-def test_norm_defaults_to_layer_norm_on_neighbour_inputs_only():
+def test_norm_defaults_to_layer_norm_for_distilling_students_on_neighbour_inputs_only():
     assert student_plan(StudentConfig(name="own", method="hg2m"), "tiny", [], TINY).config.norm == "none"
     neighbours = StudentConfig(name="nb", method="hg2m", inputs="own+neighbours")
     assert student_plan(neighbours, "tiny", [], TINY).config.norm == "layer"
+    labels_only = StudentConfig(name="mlp_nb", method="mlp", inputs="own+neighbours")
+    assert student_plan(labels_only, "tiny", [], TINY).config.norm == "none"
     explicit = neighbours.model_copy(update={"norm": "batch"})
     assert student_plan(explicit, "tiny", [], TINY).config.norm == "batch"
 

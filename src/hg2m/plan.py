@@ -91,10 +91,11 @@ class StudentPlan(Frozen):
     @model_validator(mode="before")
     @classmethod
     def _default_norm(cls, data: dict) -> dict:
-        """An unset `norm` is layer norm on own+neighbours inputs and none on own features (StudentConfig.norm)."""
+        """An unset `norm` is layer norm for a student that distils soft labels on own+neighbours inputs, else none
+        (StudentConfig.norm)."""
         config = data.get("config")
         if isinstance(config, StudentConfig) and config.norm is None:
-            norm = "layer" if data.get("inputs") == "own+neighbours" else "none"
+            norm = "layer" if data.get("inputs") == "own+neighbours" and data.get("soft_labels") else "none"
             data = {**data, "config": config.model_copy(update={"norm": norm})}
         return data
 

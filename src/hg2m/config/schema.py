@@ -227,8 +227,10 @@ class StudentConfig(StrictModel):
     num_layers: int = Field(2, ge=1)
     dropout: float = Field(0.2, ge=0, lt=1)
     norm: Literal["none", "batch", "layer"] | None = Field(
-        None, description="Normalisation after each hidden linear layer; default: layer with own+neighbours inputs "
-        "(their wide, sparse rows diverge under Adam without it when the teacher's soft labels are flat), else none.")
+        None, description="Normalisation after each hidden linear layer; default: layer for a student that distils "
+        "soft labels on own+neighbours inputs (their wide, sparse rows diverge under Adam without it when the "
+        "teacher's soft labels are flat), else none: a labels-only MLP trains the id columns of its few train nodes "
+        "only, and layer norm would blow other nodes' small activations up to one class.")
     lambda_ce: float = Field(0.0, ge=0, le=1, description="Weight of the hard-label CE term (HG2M's lambda).")
     temperature: float = Field(1.0, gt=0, description="KD temperature tau (1 in the HG2M reference).")
     reliable_nodes: bool = Field(True, description="HG2M+: distil reliable nodes only (off: every observed node).")
