@@ -53,6 +53,15 @@ def chosen_method(method: PartMethod, num_edges: int, metis_max_edges: int) -> L
     return "metis" if num_edges <= metis_max_edges else "random"
 
 
+def split_masks(data: HeteroGraphData) -> dict[str, torch.Tensor]:
+    """Node-data key -> (N,) bool mask of the target nodes in that split."""
+    masks = {}
+    for split, key in MASK_KEYS.items():
+        masks[key] = torch.zeros(data.num_target_nodes, dtype=torch.bool)
+        masks[key][data.splits[split]] = True
+    return masks
+
+
 def graph_with_node_data(data: HeteroGraphData) -> dgl.DGLGraph:
     """A copy of the graph's structure carrying features, labels and split masks as node data."""
     graph = dgl.heterograph({etype: data.graph.edges(etype=etype) for etype in data.graph.canonical_etypes},
@@ -61,10 +70,7 @@ def graph_with_node_data(data: HeteroGraphData) -> dgl.DGLGraph:
         graph.nodes[ntype].data[FEATURE_KEY] = (features.to_dense() if features.is_sparse else features).float()
     target = graph.nodes[data.target_type].data
     target[LABEL_KEY] = data.labels
-    for split, key in MASK_KEYS.items():
-        mask = torch.zeros(data.num_target_nodes, dtype=torch.bool)
-        mask[data.splits[split]] = True
-        target[key] = mask
+    target.update(split_masks(data))
     return graph
 
 
@@ -81,22 +87,32 @@ def partition(data: HeteroGraphData, folder: Path, num_parts: int, method: PartM
         graph, graph_name, num_parts, str(folder), num_hops=1, part_method=resolved, balance_edges=True,
         return_mapping=True)
     torch.save({"nodes": node_ids, "edges": edge_ids}, folder / ORIG_IDS_FILE)
-    return summarise(folder / f"{graph_name}.json", data.target_type, resolved, graph_name)
+    book = json.loads((folder / f"{graph_name}.json").read_text())
+    nodes = nodes_per_part(book)
+    return PartitionSummary(
+        graph_name=graph_name, num_parts=num_parts, method=resolved, config_file=f"{graph_name}.json",
+        nodes_per_part=nodes, edges_per_part=edges_per_part(book),
+        target_per_part=targets_per_part(nodes, data.target_type, node_ids[data.target_type], split_masks(data)))
 
 
-def summarise(config_file: Path, target_type: str, method: Literal["metis", "random"],
-              graph_name: str) -> PartitionSummary:
-    """Counts per part, read back from the partition book DGL wrote."""
-    book = json.loads(config_file.read_text())
-    num_parts = book["num_parts"]
-    nodes = [{ntype: 0 for ntype in book["node_map"]} for _ in range(num_parts)]
-    for ntype, ranges in book["node_map"].items():
-        for part, (start, end) in enumerate(ranges):
-            nodes[part][ntype] = end - start
-    edges = [sum(ranges[part][1] - ranges[part][0] for ranges in book["edge_map"].values()) for part in range(num_parts)]
-    targets = []
-    for part in range(num_parts):
-        node_data = dgl.data.utils.load_tensors(str(config_file.parent / book[f"part-{part}"]["node_feats"]))
-        targets.append({split: int(node_data[f"{target_type}/{key}"].sum()) for split, key in MASK_KEYS.items()})
-    return PartitionSummary(graph_name=graph_name, num_parts=num_parts, method=method, config_file=config_file.name,
-                            nodes_per_part=nodes, edges_per_part=edges, target_per_part=targets)
+def nodes_per_part(book: dict) -> list[dict[str, int]]:
+    """Owned nodes of each type per part, from the partition book's (start, end) ranges."""
+    return [{ntype: ranges[part][1] - ranges[part][0] for ntype, ranges in book["node_map"].items()}
+            for part in range(book["num_parts"])]
+
+
+def edges_per_part(book: dict) -> list[int]:
+    return [sum(ranges[part][1] - ranges[part][0] for ranges in book["edge_map"].values())
+            for part in range(book["num_parts"])]
+
+
+def targets_per_part(nodes: list[dict[str, int]], target_type: str, original_ids: torch.Tensor,
+                     masks: dict[str, torch.Tensor]) -> list[dict[str, int]]:
+    """Owned target nodes of each split per part. A part owns a contiguous run of the shuffled ids of each type,
+    in part order; `original_ids` maps them back to the graph's ids."""
+    counts, start = [], 0
+    for part in nodes:
+        owned = original_ids[start : start + part[target_type]]
+        start += part[target_type]
+        counts.append({split: int(masks[key][owned].sum()) for split, key in MASK_KEYS.items()})
+    return counts
