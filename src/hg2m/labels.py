@@ -76,15 +76,16 @@ def entropy_confidence(logits: torch.Tensor, multi_label: bool) -> tuple[torch.T
 
 def correct(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """(N,) bool: the prediction is the label (multi-label: the whole set)."""
-    predicted = predict(logits, is_multi_label(labels))
-    return (predicted == labels.bool()).all(-1) if is_multi_label(labels) else predicted == labels
+    if is_multi_label(labels):
+        return (predict(logits, True) == labels.bool()).all(-1)
+    return predict(logits, False) == labels
 
 
 def micro_f1(logits: torch.Tensor, labels: torch.Tensor) -> float:
     """Micro-F1 of the predictions (single-label: accuracy), the score every model selects its epoch on."""
     if not is_multi_label(labels):
-        return float((logits.argmax(-1) == labels).float().mean())
-    predicted, truth = logits > 0, labels.bool()
+        return float(correct(logits, labels).float().mean())
+    predicted, truth = predict(logits, True), labels.bool()
     true_positives = (predicted & truth).sum()
     return float(2 * true_positives / (predicted.sum() + truth.sum()).clamp_min(1))
 

@@ -85,7 +85,8 @@ def lineage(
         client.log_figure(parent, reliability_figure(reliability_records[reliability_runs.index(run.key)]),
                           "reliability_histogram.png")
     evaluation = gate_decision.evaluation_runs.get(registration.version)
-    if evaluation and not is_multi_label(graph.labels):  # MLflow's classifier evaluation draws no matrix for label sets
+    # MLflow's classifier evaluation, and so its confusion matrix, exists for single-label classes only
+    if evaluation and not is_multi_label(graph.labels):
         copy_artifact(client, evaluation, "confusion_matrix.png", parent, "registered_confusion_matrix.png")
     client.set_tag(parent, DESCRIPTION_TAG, run_description(dataset.name, graph.snapshot_hash, teacher,
                                                             registration.student, registration.version,

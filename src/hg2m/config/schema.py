@@ -91,7 +91,7 @@ class OptimConfig(StrictModel):
     max_epochs: int = Field(200, gt=0)
     patience: int = Field(50, gt=0, description="Stop after this many epochs without a better val Micro-F1.")
     early_stopping: bool = Field(True, description="Stop after `patience` epochs without a better validation "
-                                 "accuracy; off: run every epoch and keep the best (as the HG2M reference does).")
+                                 "Micro-F1; off: run every epoch and keep the best (as the HG2M reference does).")
 
 
 class SamplingConfig(StrictModel):

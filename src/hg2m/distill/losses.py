@@ -70,7 +70,8 @@ class EdgeTargets:
     """One meta-path's edges folded into per-node targets, exact because the teacher is fixed:
 
     sum_e w_e KL(p_src(e) || q_dst(e)) = constant - sum_v <targets_v, log q_v>,
-    targets_v = sum_{e: dst(e) = v} w_e p_src(e)  (N, C), or (N, C, 2) multi-label;  constant = sum_e w_e sum p log p.
+    targets_v = sum_{e: dst(e) = v} w_e p_src(e)  (N, C), or (N, C, 2) multi-label;
+    constant = sum_e w_e sum p log p.
     Each epoch then costs O(N C) instead of O(E C) gathers and scatters.
     """
 
