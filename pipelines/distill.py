@@ -167,6 +167,7 @@ def distill(run_config: dict, plan: dict, source_fingerprint: str) -> None:
                           candidate_runs=[run for _, run, _ in candidates],
                           candidate_reports=[report for _, _, report in candidates])
     registration = register(results, reports, setting=plan.registration_setting,
+                            held_out_fraction=config.evaluation.inductive_fraction,
                             model_name=config.registered_model_name, run_config=run_config)
     decision = gate(raw_graph, graph, registration, margin=config.promotion.margin)
     lineage(raw_graph, graph, transforms, dataset=config.dataset, run_config=run_config, summary=summary,

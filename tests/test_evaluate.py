@@ -8,6 +8,7 @@ from hg2m.evaluate import (
     select_best,
     select_teacher,
     selection_reason,
+    selection_scores,
     teacher_name,
     teacher_warnings,
 )
@@ -72,11 +73,30 @@ def test_a_teacher_below_the_plain_mlp_is_named_and_the_registration_says_why():
     weak = results_frame({"rgcn": ("teacher", 0.60), "mlp": ("mlp", 0.70), "hg2m": ("hg2m", 0.72)})
     (warning,) = teacher_warnings(weak)
     assert "teacher rgcn is below the plain MLP mlp on validation in transductive (0.6000 < 0.7000" in warning
-    assert select_best(weak, "transductive") == ("hg2m", 0)
-    assert selection_reason(weak, "transductive", "hg2m") == (
-        "hg2m: best mean validation micro_f1 of 2 students in transductive (0.7200); teacher rgcn 0.6000, plain MLP 0.7000")
+    assert select_best(weak, "transductive", 0.2) == ("hg2m", 0)
+    assert selection_reason(weak, "transductive", "hg2m", 0.2) == (
+        "hg2m: best mean validation micro_f1 in transductive of 2 students (0.7200); teacher rgcn 0.6000, plain MLP 0.7000")
     strong = results_frame({"rgcn": ("teacher", 0.90), "mlp": ("mlp", 0.70), "hg2m": ("hg2m", 0.88)})
     assert teacher_warnings(strong) == []
+
+
+def test_with_the_inductive_setting_run_the_registration_mixes_in_held_out_validation():
+    # hg2m copies the teacher best on observed nodes; hg2m_nb generalises to new ones: 0.8 * 0.90 + 0.2 * 0.70 = 0.86
+    # against 0.8 * 0.885 + 0.2 * 0.85 = 0.878 (its seeds: 0.89, 0.88)
+    rows = [{"model": m, "method": m, "setting": setting, "seed": seed, "part": part, "micro_f1": v}
+            for seed in (0, 1)
+            for m, trans, held in [("hg2m", 0.90, 0.70), ("hg2m_nb", 0.89 - 0.01 * seed, 0.85)]
+            for setting, part, v in [("transductive", "val", trans), ("inductive", "val", trans),
+                                     ("inductive", "val_held_out", held)]]
+    results = pd.DataFrame(rows)
+    assert select_best(results, "transductive", 0.2) == ("hg2m_nb", 0)
+    assert selection_scores(results, "transductive", 0.2).to_dict() == pytest.approx({"hg2m": 0.86, "hg2m_nb": 0.878})
+    assert select_best(results, "transductive", 0.0) == ("hg2m", 0)  # f = 0: observed validation alone
+    transductive_only = results[results["setting"] == "transductive"]
+    assert select_best(transductive_only, "transductive", 0.2) == ("hg2m", 0)
+    assert selection_reason(results, "transductive", "hg2m_nb", 0.2).startswith(
+        "hg2m_nb: best 0.8 x mean validation micro_f1 in transductive + 0.2 x mean held-out validation micro_f1 in "
+        "inductive of 2 students (0.8780)")
 
 
 def test_teacher_selection_takes_the_best_validation_score_and_the_first_of_ties():
@@ -90,9 +110,9 @@ def test_candidate_teachers_are_neither_students_nor_the_teacher():
     # a candidate that beat every student on validation is still not registrable, nor warned about
     results = results_frame({"han": ("teacher", 0.90), "candidate_rgcn": ("teacher_candidate", 0.99),
                              "mlp": ("mlp", 0.70), "hg2m": ("hg2m", 0.88)})
-    assert select_best(results, "transductive") == ("hg2m", 0)
+    assert select_best(results, "transductive", 0.2) == ("hg2m", 0)
     assert teacher_name(results) == "han"
-    assert "of 2 students" in selection_reason(results, "transductive", "hg2m")
+    assert "of 2 students" in selection_reason(results, "transductive", "hg2m", 0.2)
     assert teacher_warnings(results) == []
 
 

@@ -11,7 +11,7 @@ from hg2m.data.graph import HeteroGraphData
 from hg2m.labels import is_multi_label, predict
 
 METRICS = ("accuracy", "macro_f1", "micro_f1")
-SELECTION_METRIC = "micro_f1"  # the registered student is the one with the best mean validation score
+SELECTION_METRIC = "micro_f1"  # what validation scores are read in: epochs, teachers and students are chosen by it
 TEACHER, TEACHER_CANDIDATE = "teacher", "teacher_candidate"  # the `method` of teacher rows in the results
 
 
@@ -115,30 +115,50 @@ def paired_difference(results: pd.DataFrame, model: str, baseline: str, setting:
     return mean_interval((scores[model] - scores[baseline]).dropna().tolist())
 
 
-def select_best(results: pd.DataFrame, setting: str) -> tuple[str, int]:
-    """(student, seed): the student with the best mean val Micro-F1 in `setting`, and its best seed."""
+def select_best(results: pd.DataFrame, setting: str, held_out_fraction: float) -> tuple[str, int]:
+    """(student, seed): the student with the best selection score (selection_scores), and its best seed in
+    `setting` by validation Micro-F1."""
     students = student_rows(results)
-    best = mean_val_scores(students, setting).idxmax()
+    best = selection_scores(students, setting, held_out_fraction).idxmax()
     runs = students[(students["model"] == best) & (students["part"] == "val") & (students["setting"] == setting)]
     return best, int(runs.loc[runs[SELECTION_METRIC].idxmax(), "seed"])
 
 
-def mean_val_scores(results: pd.DataFrame, setting: str) -> pd.Series:
+def mean_val_scores(results: pd.DataFrame, setting: str, part: str = "val") -> pd.Series:
     """Mean validation Micro-F1 over seeds of every model (teacher included) in `setting`, by model name."""
-    val = results[(results["part"] == "val") & (results["setting"] == setting)]
+    val = results[(results["part"] == part) & (results["setting"] == setting)]
     return val.groupby("model", sort=False)[SELECTION_METRIC].mean()
 
 
-def selection_reason(results: pd.DataFrame, setting: str, chosen: str) -> str:
-    """Why `chosen` was registered, with the teacher's and the plain MLP's scores beside it."""
+def selection_scores(results: pd.DataFrame, setting: str, held_out_fraction: float) -> pd.Series:
+    """Mean validation Micro-F1 in `setting`; when the inductive setting ran, GLNN's production mix instead:
+    (1 - f) of it and f of the mean held-out validation score. A served model meets new nodes too, and on the
+    observed nodes alone every distilled student scores by how well it copies the teacher."""
     scores = mean_val_scores(results, setting)
+    held_out = mean_val_scores(results, INDUCTIVE, "val_held_out")
+    if held_out.empty:
+        return scores
+    return (1 - held_out_fraction) * scores + held_out_fraction * held_out.reindex(scores.index)
+
+
+def selection_rule(results: pd.DataFrame, setting: str, held_out_fraction: float) -> str:
+    """What selection_scores computes on these results, in words."""
+    if mean_val_scores(results, INDUCTIVE, "val_held_out").empty:
+        return f"mean validation {SELECTION_METRIC} in {setting}"
+    return (f"{1 - held_out_fraction:g} x mean validation {SELECTION_METRIC} in {setting} + {held_out_fraction:g} x "
+            f"mean held-out validation {SELECTION_METRIC} in {INDUCTIVE}")
+
+
+def selection_reason(results: pd.DataFrame, setting: str, chosen: str, held_out_fraction: float) -> str:
+    """Why `chosen` was registered, with the teacher's and the plain MLP's scores beside it."""
+    scores = selection_scores(results, setting, held_out_fraction)
     kinds = results.drop_duplicates("model").set_index("model")["method"]
     labels = {model: f"teacher {model}" if kind == TEACHER else "plain MLP" if model == "mlp" else f"plain MLP {model}"
               for model, kind in kinds.items() if kind in (TEACHER, "mlp") and model != chosen}
     others = ", ".join(f"{label} {scores[model]:.4f}" for model, label in labels.items())
     students = student_rows(results)["model"].nunique()
-    return (f"{chosen}: best mean validation {SELECTION_METRIC} of {students} students in {setting} "
-            f"({scores[chosen]:.4f}); {others}")
+    rule = selection_rule(results, setting, held_out_fraction)
+    return f"{chosen}: best {rule} of {students} students ({scores[chosen]:.4f}); {others}"
 
 
 def select_teacher(val_scores: dict[str, float]) -> tuple[str, str]:
