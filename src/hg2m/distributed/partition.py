@@ -10,6 +10,9 @@ computed on the partitions are put back in the pipeline's node order. Node data 
     label       the target type: classes (int64), or multi-label 0/1 indicators (float32)
     train_mask, val_mask, test_mask   the target type's splits (bool)
 
+and as edge data of every relation `gcn_scale`, RGCN's normalisation from the whole graph's degrees
+(hg2m.models.rgcn), which a trainer's sampled blocks cannot compute.
+
 METIS balances the parts and keeps neighbourhoods together, but holds the whole graph in memory, so `auto` uses
 it up to `metis_max_edges` edges and random assignment beyond.
 """
@@ -25,10 +28,12 @@ import torch
 from pydantic import BaseModel, ConfigDict
 
 from hg2m.data.graph import HeteroGraphData
+from hg2m.models.rgcn import NORM_KEY, degree_scale
 
 PartMethod = Literal["auto", "metis", "random"]
 FEATURE_KEY, LABEL_KEY = "feat", "label"
 MASK_KEYS = {"train": "train_mask", "val": "val_mask", "test": "test_mask"}
+EDGE_KEYS = (NORM_KEY,)
 ORIG_IDS_FILE = "orig_ids.pt"
 
 
@@ -63,9 +68,11 @@ def split_masks(data: HeteroGraphData) -> dict[str, torch.Tensor]:
 
 
 def graph_with_node_data(data: HeteroGraphData) -> dgl.DGLGraph:
-    """A copy of the graph's structure carrying features, labels and split masks as node data."""
+    """A copy of the graph's structure carrying features, labels and split masks as node data, and edge data."""
     graph = dgl.heterograph({etype: data.graph.edges(etype=etype) for etype in data.graph.canonical_etypes},
                             {ntype: data.graph.num_nodes(ntype) for ntype in data.graph.ntypes})
+    for etype in graph.canonical_etypes:
+        graph.edges[etype].data[NORM_KEY] = degree_scale(graph, etype)
     for ntype, features in data.features.items():
         graph.nodes[ntype].data[FEATURE_KEY] = (features.to_dense() if features.is_sparse else features).float()
     target = graph.nodes[data.target_type].data

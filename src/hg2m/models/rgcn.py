@@ -49,9 +49,7 @@ class RGCN(Teacher):
         """The graph with sqrt(d_in(i) / d_out(j)) on every edge j -> i, from the whole graph's degrees."""
         view = graph.local_var()
         for etype in view.canonical_etypes:
-            src, dst = view.edges(etype=etype)
-            d_out, d_in = view.out_degrees(etype=etype).float(), view.in_degrees(etype=etype).float()
-            view.edges[etype].data[NORM_KEY] = torch.sqrt(d_in[dst] / d_out[src])
+            view.edges[etype].data[NORM_KEY] = degree_scale(view, etype)
         return view
 
     def forward(
@@ -64,6 +62,13 @@ class RGCN(Teacher):
             # A type that receives no messages keeps its previous representation.
             h = {t: messages[t] + self_loop(x) if t in messages else x for t, x in destination_part(block, h).items()}
         return TeacherOutput(logits=self.head(self.dropout(torch.relu(h[self.target_type]))), embeddings=h)
+
+
+def degree_scale(graph: dgl.DGLGraph, etype: tuple[str, str, str]) -> torch.Tensor:
+    """sqrt(d_in(i) / d_out(j)) on every edge j -> i of `etype`, from `graph`'s degrees."""
+    src, dst = graph.edges(etype=etype)
+    d_out, d_in = graph.out_degrees(etype=etype).float(), graph.in_degrees(etype=etype).float()
+    return torch.sqrt(d_in[dst] / d_out[src])
 
 
 def edge_weights(graph: dgl.DGLGraph) -> dict[str, dict[str, torch.Tensor]]:
