@@ -17,7 +17,8 @@ Steps and their artifacts (each one versioned and tracked by ZenML; <run> = <set
     candidate_<t>_<run> graph, run_split   -> with `teacher: auto`, each candidate teacher t on the selection run
     select_teacher      candidates' reports -> teacher_selection (best validation Micro-F1)
     teacher_<run>       graph, run_split   -> teacher_model, teacher_run (soft labels, embeddings if needed),
-                                              teacher_report (under auto: the chosen candidate's, or trained)
+                                              teacher_report (under auto: the chosen candidate's, or trained);
+                                              with `distributed.enabled`, trained on the partitions with DistDGL
     reliability_<run>   teacher_run        -> reliability (entropy, confidence, teacher label, reliable at the
                                               default p), a record with a histogram in MLflow; only when a
                                               student uses reliable nodes (it draws them itself, with its p)
@@ -117,13 +118,14 @@ def distill(run_config: dict, plan: dict, source_fingerprint: str) -> None:
     validate(snapshot)
     raw_graph = build_graph(snapshot, config=config.graph, after="validate")
     graph, transforms, raw_example = preprocess(raw_graph)
-    if config.distributed.enabled:
-        partition_graph(graph, config=config.distributed, graph_name=config.dataset.name)
+    partitions, partition_book = (partition_graph(graph, config=config.distributed, graph_name=config.dataset.name)
+                                  if config.distributed.enabled else (None, None))
     pairs = metapaths(graph, plan.pair_metapaths, config.metapath, derived=config.dataset.derived_metapaths) \
         if plan.needs_pairs else None
     splits = {run: split_nodes(graph, run=run, held_out_fraction=fraction, id=split_step(run)) for run in plan.runs}
     teacher_args = {"graph_config": config.graph, "device": device, "metapaths": config.dataset.metapaths,
-                    "with_embeddings": plan.needs_embeddings}
+                    "with_embeddings": plan.needs_embeddings, "distributed": config.distributed,
+                    "partitions": partitions, "partition_book": partition_book}
     selection, candidates = None, []
     if plan.teacher_selection_run is not None:  # teacher: auto
         first = plan.teacher_selection_run

@@ -180,3 +180,16 @@ def test_teacher_auto_leaves_out_candidates_that_cannot_run_on_the_graph_and_say
         plan_run(load_run_config(DISTILL, snapshot=tmp_path / "snap", teacher="han"))
     with pytest.raises(PlanError, match="teacher 'han' needs features"):  # one candidate: nothing to choose from
         plan_run(load_run_config(DISTILL, snapshot=tmp_path / "snap", teacher_candidates=["han"]))
+
+
+def test_distributed_training_is_refused_where_it_cannot_run_before_training():
+    """The partitions hold the whole graph (no inductive setting), and HAN does not train on them."""
+    distributed = {"distributed.enabled": True}
+    with pytest.raises(PlanError, match="inductive setting hides nodes .* --settings transductive"):
+        plan_run(load_run_config(DISTILL, "dblp", distributed, teacher="rgcn"))
+    transductive = {**distributed, "evaluation.settings": ["transductive"]}
+    with pytest.raises(PlanError, match="teacher 'han' builds its meta-path graphs .* does not train on partitions"):
+        plan_run(load_run_config(DISTILL, "dblp", transductive, teacher="han"))
+    config, plan = plan_run(load_run_config(DISTILL, "dblp", transductive))  # teacher: auto
+    assert [t.model for t in config.teachers] == ["rgcn", "simplehgn", "hgt"] and list(config.skipped_teachers) == ["han"]
+    assert plan_run(load_run_config(DISTILL, "dblp", transductive, teacher="hgt"))[1].teacher_selection_run is None

@@ -154,6 +154,9 @@ class DistillPlan(Frozen):
         check_metapaths(dataset.metapaths if teachers_need_metapaths else pair_metapaths, facts,
                         config.graph.add_reverse_edges)
         settings = config.evaluation.settings
+        if config.distributed.enabled and INDUCTIVE in settings:
+            raise PlanError("distributed.enabled trains the teacher on partitions of the whole graph, but the "
+                            "inductive setting hides nodes from it: run with --settings transductive")
         # registered models come from the setting trained on the most data, when it was run
         registration_setting = TRANSDUCTIVE if TRANSDUCTIVE in settings else settings[0]
         # teacher selection and tuning decide on one run: the registration setting's first seed
@@ -214,6 +217,9 @@ def teacher_obstacles(config: RunConfig, facts: GraphFacts) -> dict[str, str]:
         elif teacher.needs_target_features and not facts.has_features(facts.target_type):
             obstacles[teacher.model] = (f"needs features on the target type {facts.target_type!r}, which has none "
                                         f"in {facts.source}")
+        elif config.distributed.enabled and not teacher.trains_on_partitions:
+            obstacles[teacher.model] = ("builds its meta-path graphs from the whole graph in one process, so it does "
+                                        "not train on partitions (distributed.enabled)")
     return obstacles
 
 

@@ -5,6 +5,7 @@ With `teacher: auto`, `teacher` trains each candidate on the selection run, `sel
 validation, `pick_teacher` hands on the chosen candidate's artifacts for that run, and `selected_teacher`
 trains the chosen one on every other run."""
 
+from pathlib import Path
 from typing import Annotated
 
 import mlflow
@@ -12,9 +13,11 @@ from mlflow.tracking import MlflowClient
 from torch import nn
 from zenml import get_step_context, step
 
-from hg2m.config import GraphConfig, MetaPath, TeacherConfig
+from hg2m.config import DistributedConfig, GraphConfig, MetaPath, TeacherConfig
 from hg2m.contracts import RunSplit, TeacherReport, TeacherRun, TeacherSelection
 from hg2m.data.graph import HeteroGraphData
+from hg2m.distributed.partition import PartitionSummary
+from hg2m.distributed.teacher import train_teacher_distributed
 from hg2m.evaluate import markdown_table, select_teacher
 from hg2m.progress import EpochProgress
 from hg2m.teacher import teacher_run, train_teacher_for_run
@@ -31,8 +34,10 @@ TeacherOutputs = tuple[
 
 
 def train_and_report(graph: HeteroGraphData, split: RunSplit, config: TeacherConfig, graph_config: GraphConfig,
-                     device: str, metapaths: dict[str, MetaPath], with_embeddings: bool) -> TeacherOutputs:
-    """Train `config` on the run's graph, log it to the step's MLflow run, and return the step's outputs."""
+                     device: str, metapaths: dict[str, MetaPath], with_embeddings: bool, distributed: DistributedConfig,
+                     partitions: Path | None, partition_book: PartitionSummary | None) -> TeacherOutputs:
+    """Train `config` on the run's graph (on its partitions with DistDGL when they are given), log it to the step's
+    MLflow run, and return the step's outputs."""
     run = split.run
     mlflow_run_id = link_runs()
     mlflow.set_tags({"setting": run.setting, "seed": run.seed, "teacher": config.model})
@@ -40,7 +45,14 @@ def train_and_report(graph: HeteroGraphData, split: RunSplit, config: TeacherCon
               "snapshot_hash": graph.snapshot_hash}
     mlflow.log_params(params)
     with EpochProgress(f"teacher {config.model} {run.setting} s{run.seed}", config.optim.max_epochs) as progress:
-        trained = train_teacher_for_run(graph, split, config, graph_config, resolve_device(device), progress, metapaths)
+        if partitions is None:
+            trained = train_teacher_for_run(graph, split, config, graph_config, resolve_device(device), progress,
+                                            metapaths)
+        else:  # the plan allows it in the transductive setting only: the partitions hold every node
+            mlflow.set_tag("distributed", f"DistDGL: {partition_book.num_parts} parts, "
+                                          f"{partition_book.num_parts * distributed.trainers_per_part} trainers")
+            trained = train_teacher_distributed(graph, partitions, partition_book, config, graph_config, run.seed,
+                                                distributed.trainers_per_part, distributed.timeout_s, progress)
     log_history(trained.fit.history)
     # A graph model is no row-wise pyfunc: MLflow records it as an external model (its weights are this step's
     # ZenML artifact `teacher_model`), so that the teacher and its scores show among the experiment's models.
@@ -58,10 +70,12 @@ def train_and_report(graph: HeteroGraphData, split: RunSplit, config: TeacherCon
 @step(experiment_tracker=TRACKER, output_materializers={"teacher_run": TeacherRunMaterializer})
 def teacher(
     graph: HeteroGraphData, split: RunSplit, config: TeacherConfig, graph_config: GraphConfig, device: str,
-    metapaths: dict[str, MetaPath], with_embeddings: bool,
+    metapaths: dict[str, MetaPath], with_embeddings: bool, distributed: DistributedConfig,
+    partitions: Path | None = None, partition_book: PartitionSummary | None = None,
 ) -> TeacherOutputs:
     # ZenML reads the outputs off a literal tuple in the return statement
-    model, run, report = train_and_report(graph, split, config, graph_config, device, metapaths, with_embeddings)
+    model, run, report = train_and_report(graph, split, config, graph_config, device, metapaths, with_embeddings,
+                                          distributed, partitions, partition_book)
     return model, run, report
 
 
@@ -69,10 +83,12 @@ def teacher(
 def selected_teacher(
     graph: HeteroGraphData, split: RunSplit, selection: TeacherSelection, candidates: list[TeacherConfig],
     graph_config: GraphConfig, device: str, metapaths: dict[str, MetaPath], with_embeddings: bool,
+    distributed: DistributedConfig, partitions: Path | None = None, partition_book: PartitionSummary | None = None,
 ) -> TeacherOutputs:
     """The chosen candidate, trained on a run other than the selection run."""
     config = next(c for c in candidates if c.model == selection.chosen)
-    model, run, report = train_and_report(graph, split, config, graph_config, device, metapaths, with_embeddings)
+    model, run, report = train_and_report(graph, split, config, graph_config, device, metapaths, with_embeddings,
+                                          distributed, partitions, partition_book)
     return model, run, report
 
 

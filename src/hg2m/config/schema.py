@@ -116,6 +116,7 @@ class TeacherBaseConfig(StrictModel):
     model: str
     needs_metapaths: ClassVar[bool] = False  # runs on meta-path graphs: the dataset must define meta-paths
     needs_target_features: ClassVar[bool] = False
+    trains_on_partitions: ClassVar[bool] = True  # with distributed.enabled (hg2m.distributed.teacher)
     hidden_dim: int = Field(128, gt=0, description="Hidden width (per head for the attention teachers).")
     num_layers: int = Field(2, ge=1)
     dropout: float = Field(0.2, ge=0, lt=1, description="Feature dropout.")
@@ -161,6 +162,7 @@ class HANConfig(TeacherBaseConfig):
     model: Literal["han"] = "han"
     needs_metapaths: ClassVar[bool] = True
     needs_target_features: ClassVar[bool] = True  # its meta-path GATs read only the target type's features
+    trains_on_partitions: ClassVar[bool] = False  # it builds meta-path graphs of the whole graph, in one process
     num_heads: NumHeads = 8
     attn_dropout: AttnDropout = 0.0
     negative_slope: NegativeSlope = 0.2
@@ -281,8 +283,12 @@ class DistributedConfig(StrictModel):
     """Past one machine (hg2m.distributed): the graph partitioned for DGL's distributed engine (DistDGL)."""
 
     enabled: bool = Field(False, description="Partition the preprocessed graph (the `partition_graph` step) into "
-                          "`num_parts` parts with their node data, and record the partition book.")
+                          "`num_parts` parts with their node data, record the partition book, and train the teacher "
+                          "on the parts with DistDGL (graph servers and DDP trainers; transductive setting only).")
     num_parts: int = Field(2, ge=1, description="Parts: one per machine that serves a part of the graph.")
+    trainers_per_part: int = Field(1, ge=1, description="Trainer processes per part (machine).")
+    timeout_s: int = Field(24 * 3600, gt=0, description="The most seconds distributed teacher training may take; "
+                           "then every process is stopped and the step fails.")
     part_method: Literal["auto", "metis", "random"] = Field(
         "auto", description="metis (balanced parts that keep neighbourhoods together; holds the whole graph in "
         "memory), random, or auto: metis up to `metis_max_edges` edges, random beyond.")

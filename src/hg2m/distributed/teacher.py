@@ -36,7 +36,6 @@ from hg2m.models.base import ids_by_type
 from hg2m.train import EpochCallback, FitResult, TrainedModel, fit, seed_everything
 
 JOB_FILE, MODEL_FILE, PROGRESS_FILE = "job.pt", "model.pt", "progress.jsonl"
-DISTRIBUTED_TEACHERS = ("rgcn", "simplehgn", "hgt")  # HAN builds meta-path graphs of the whole graph in one process
 
 
 @dataclass(frozen=True)
@@ -63,8 +62,8 @@ def train_teacher_distributed(
     with one server per part and `trainers_per_part` trainers each, all on this host. Training samples the config's
     `sampling.fanouts`; validation and the soft labels use `inference_fanouts` (default: the config's inference
     fanouts)."""
-    if config.model not in DISTRIBUTED_TEACHERS:
-        raise ValueError(f"teacher {config.model!r} does not train on partitions; these do: {DISTRIBUTED_TEACHERS}")
+    if not config.trains_on_partitions:
+        raise ValueError(f"teacher {config.model!r} does not train on partitions")
     job_dir = Path(tempfile.mkdtemp(prefix="hg2m-distributed-"))
     job = TeacherJob(spec=teacher_spec(data, graph_config, {}), config=config, graph_name=book.graph_name, seed=seed,
                      inference_fanouts=inference_fanouts or config.sampling.predict_fanouts)
