@@ -113,6 +113,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="evaluation settings (inductive holds out part of the test nodes)")
     parser.add_argument("--students", nargs="+", default=None,
                         help="train only these students (names from the pipeline config)")
+    parser.add_argument("--partitions", type=positive_int, default=None,
+                        help="train the teacher on this many partitions of the graph with DistDGL (one graph server "
+                        "and one trainer each, here on this host; transductive only; docs/scale.md). Sets "
+                        "distributed.enabled and distributed.num_parts")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="torch device")
     parser.add_argument("--no-cache", action="store_true", help="re-run every step instead of reusing cached ones")
     parser.add_argument("--mlflow-uri", default=None, help=MLFLOW_URI_HELP)
@@ -133,6 +137,8 @@ def overrides_from(args: argparse.Namespace) -> dict[str, object]:
         "enable_cache": False if args.no_cache else None,
         "tracking.mlflow_tracking_uri": args.mlflow_uri,
         "promotion.margin": args.margin,
+        "distributed.enabled": True if args.partitions else None,
+        "distributed.num_parts": args.partitions,
     }
     return {key: value for key, value in candidates.items() if value is not None}
 

@@ -118,14 +118,14 @@ def distill(run_config: dict, plan: dict, source_fingerprint: str) -> None:
     validate(snapshot)
     raw_graph = build_graph(snapshot, config=config.graph, after="validate")
     graph, transforms, raw_example = preprocess(raw_graph)
-    partitions, partition_book = (partition_graph(graph, config=config.distributed, graph_name=config.dataset.name)
-                                  if config.distributed.enabled else (None, None))
+    partitions = partition_graph(graph, config=config.distributed, graph_name=config.dataset.name)[0] \
+        if config.distributed.enabled else None
     pairs = metapaths(graph, plan.pair_metapaths, config.metapath, derived=config.dataset.derived_metapaths) \
         if plan.needs_pairs else None
     splits = {run: split_nodes(graph, run=run, held_out_fraction=fraction, id=split_step(run)) for run in plan.runs}
     teacher_args = {"graph_config": config.graph, "device": device, "metapaths": config.dataset.metapaths,
                     "with_embeddings": plan.needs_embeddings, "distributed": config.distributed,
-                    "partitions": partitions, "partition_book": partition_book}
+                    "partitions": partitions}
     selection, candidates = None, []
     if plan.teacher_selection_run is not None:  # teacher: auto
         first = plan.teacher_selection_run

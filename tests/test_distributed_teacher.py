@@ -28,8 +28,8 @@ def partitioned(tmp_path_factory):
     folder = tmp_path_factory.mktemp("synthetic")
     generate_snapshot(SMALL, folder / "igb-small")
     data = build_graph_data(read_snapshot(folder / "igb-small"), GraphConfig())
-    book = partition(data, folder / "parts", num_parts=2, method="metis", graph_name="igb")
-    return data, folder / "parts", book
+    partition(data, folder / "parts", num_parts=2, method="metis", graph_name="igb")
+    return data, folder / "parts"
 
 
 def worker_processes() -> list[psutil.Process]:
@@ -39,9 +39,9 @@ def worker_processes() -> list[psutil.Process]:
 @pytest.mark.parametrize("config", [RGCNConfig(**SAMPLED), SimpleHGNConfig(**SAMPLED, num_heads=2)],
                          ids=["rgcn", "simplehgn"])
 def test_distributed_inference_gives_the_single_process_logits_of_the_same_weights(partitioned, config):
-    data, parts, book = partitioned
+    data, parts = partitioned
     epochs = []
-    trained = train_teacher_distributed(data, parts, book, config, GraphConfig(), seed=0,
+    trained = train_teacher_distributed(data, parts, config, GraphConfig(), seed=0,
                                         on_epoch=lambda epoch, record: epochs.append(epoch), inference_fanouts=[-1, -1])
     assert epochs == list(range(1, trained.fit.epochs_run + 1)) and trained.fit.epochs_run == 3
     single = infer(trained.model, data).logits  # the gathered model, in the graph's own node order, one process
@@ -52,7 +52,7 @@ def test_distributed_inference_gives_the_single_process_logits_of_the_same_weigh
 
 
 def test_a_killed_trainer_fails_the_job_and_leaves_no_process_or_port_behind(partitioned):
-    data, parts, book = partitioned
+    data, parts = partitioned
     config = RGCNConfig(**{**SAMPLED, "optim": {"max_epochs": 200, "early_stopping": False}})
     seen = {}
 
@@ -65,7 +65,7 @@ def test_a_killed_trainer_fails_the_job_and_leaves_no_process_or_port_behind(par
 
     with pytest.raises(DistributedError, match=r"distributed trainer1 exited with code -9 .*every other process "
                                                r"was stopped"):
-        train_teacher_distributed(data, parts, book, config, GraphConfig(), seed=0, on_epoch=kill_trainer_one)
+        train_teacher_distributed(data, parts, config, GraphConfig(), seed=0, on_epoch=kill_trainer_one)
     assert worker_processes() == []
     for port in seen["ports"]:  # nothing listens on the servers' ports any more (closed connections may linger
         with socket.socket() as sock:  # in TIME_WAIT, which SO_REUSEADDR lets a new listener pass, as servers do)

@@ -75,7 +75,8 @@ def test_a_teacher_below_the_plain_mlp_is_named_and_the_registration_says_why():
     assert "teacher rgcn is below the plain MLP mlp on validation in transductive (0.6000 < 0.7000" in warning
     assert select_best(weak, "transductive", 0.2) == ("hg2m", 0)
     assert selection_reason(weak, "transductive", "hg2m", 0.2) == (
-        "hg2m: best mean validation micro_f1 in transductive of 2 students (0.7200); teacher rgcn 0.6000, plain MLP 0.7000")
+        "hg2m: the best of 2 students by mean validation micro_f1 in transductive (0.7200); teacher rgcn 0.6000, plain "
+        "MLP 0.7000")
     strong = results_frame({"rgcn": ("teacher", 0.90), "mlp": ("mlp", 0.70), "hg2m": ("hg2m", 0.88)})
     assert teacher_warnings(strong) == []
 
@@ -95,8 +96,8 @@ def test_with_the_inductive_setting_run_the_registration_mixes_in_held_out_valid
     transductive_only = results[results["setting"] == "transductive"]
     assert select_best(transductive_only, "transductive", 0.2) == ("hg2m", 0)
     assert selection_reason(results, "transductive", "hg2m_nb", 0.2).startswith(
-        "hg2m_nb: best 0.8 x mean validation micro_f1 in transductive + 0.2 x mean held-out validation micro_f1 in "
-        "inductive of 2 students (0.8780)")
+        "hg2m_nb: the best of 2 students by 0.8 x mean validation micro_f1 in transductive + 0.2 x mean held-out "
+        "validation micro_f1 in inductive (0.8780)")
 
 
 def test_teacher_selection_takes_the_best_validation_score_and_the_first_of_ties():

@@ -158,7 +158,7 @@ def selection_reason(results: pd.DataFrame, setting: str, chosen: str, held_out_
     others = ", ".join(f"{label} {scores[model]:.4f}" for model, label in labels.items())
     students = student_rows(results)["model"].nunique()
     rule = selection_rule(results, setting, held_out_fraction)
-    return f"{chosen}: best {rule} of {students} students ({scores[chosen]:.4f}); {others}"
+    return f"{chosen}: the best of {students} students by {rule} ({scores[chosen]:.4f}); {others}"
 
 
 def select_teacher(val_scores: dict[str, float]) -> tuple[str, str]:

@@ -18,7 +18,8 @@ from steps.tracking import TRACKER, link_runs
 @step(experiment_tracker=TRACKER)
 def partition_graph(graph: HeteroGraphData, config: DistributedConfig, graph_name: str) -> tuple[
         Annotated[Path, "partitions"], Annotated[PartitionSummary, "partition_book"]]:
-    """`partitions`: the folder DistDGL's servers and trainers read (its `<graph_name>.json` is the book)."""
+    """`partitions`: the folder DistDGL's servers and trainers read (its `<graph_name>.json` is the book; its
+    `summary.json` is `partition_book`, which the teacher step reads from there)."""
     link_runs()
     folder = Path(tempfile.mkdtemp(prefix="hg2m-partitions-"))
     # ZenML copies the folder into the artifact store after the step returns; the copy here goes when the process

@@ -16,7 +16,7 @@ from zenml import get_step_context, step
 from hg2m.config import DistributedConfig, GraphConfig, MetaPath, TeacherConfig
 from hg2m.contracts import RunSplit, TeacherReport, TeacherRun, TeacherSelection
 from hg2m.data.graph import HeteroGraphData
-from hg2m.distributed.partition import PartitionSummary
+from hg2m.distributed.partition import read_summary
 from hg2m.distributed.teacher import train_teacher_distributed
 from hg2m.evaluate import markdown_table, select_teacher
 from hg2m.progress import EpochProgress
@@ -35,7 +35,7 @@ TeacherOutputs = tuple[
 
 def train_and_report(graph: HeteroGraphData, split: RunSplit, config: TeacherConfig, graph_config: GraphConfig,
                      device: str, metapaths: dict[str, MetaPath], with_embeddings: bool, distributed: DistributedConfig,
-                     partitions: Path | None, partition_book: PartitionSummary | None) -> TeacherOutputs:
+                     partitions: Path | None) -> TeacherOutputs:
     """Train `config` on the run's graph (on its partitions with DistDGL when they are given), log it to the step's
     MLflow run, and return the step's outputs."""
     run = split.run
@@ -49,9 +49,9 @@ def train_and_report(graph: HeteroGraphData, split: RunSplit, config: TeacherCon
             trained = train_teacher_for_run(graph, split, config, graph_config, resolve_device(device), progress,
                                             metapaths)
         else:  # the plan allows it in the transductive setting only: the partitions hold every node
-            mlflow.set_tag("distributed", f"DistDGL: {partition_book.num_parts} parts, "
-                                          f"{partition_book.num_parts * distributed.trainers_per_part} trainers")
-            trained = train_teacher_distributed(graph, partitions, partition_book, config, graph_config, run.seed,
+            parts = read_summary(partitions).num_parts
+            mlflow.set_tag("distributed", f"DistDGL: {parts} parts, {parts * distributed.trainers_per_part} trainers")
+            trained = train_teacher_distributed(graph, partitions, config, graph_config, run.seed,
                                                 distributed.trainers_per_part, distributed.timeout_s, progress)
     log_history(trained.fit.history)
     # A graph model is no row-wise pyfunc: MLflow records it as an external model (its weights are this step's
@@ -71,11 +71,11 @@ def train_and_report(graph: HeteroGraphData, split: RunSplit, config: TeacherCon
 def teacher(
     graph: HeteroGraphData, split: RunSplit, config: TeacherConfig, graph_config: GraphConfig, device: str,
     metapaths: dict[str, MetaPath], with_embeddings: bool, distributed: DistributedConfig,
-    partitions: Path | None = None, partition_book: PartitionSummary | None = None,
+    partitions: Path | None = None,
 ) -> TeacherOutputs:
     # ZenML reads the outputs off a literal tuple in the return statement
     model, run, report = train_and_report(graph, split, config, graph_config, device, metapaths, with_embeddings,
-                                          distributed, partitions, partition_book)
+                                          distributed, partitions)
     return model, run, report
 
 
@@ -83,12 +83,12 @@ def teacher(
 def selected_teacher(
     graph: HeteroGraphData, split: RunSplit, selection: TeacherSelection, candidates: list[TeacherConfig],
     graph_config: GraphConfig, device: str, metapaths: dict[str, MetaPath], with_embeddings: bool,
-    distributed: DistributedConfig, partitions: Path | None = None, partition_book: PartitionSummary | None = None,
+    distributed: DistributedConfig, partitions: Path | None = None,
 ) -> TeacherOutputs:
     """The chosen candidate, trained on a run other than the selection run."""
     config = next(c for c in candidates if c.model == selection.chosen)
     model, run, report = train_and_report(graph, split, config, graph_config, device, metapaths, with_embeddings,
-                                          distributed, partitions, partition_book)
+                                          distributed, partitions)
     return model, run, report
 
 

@@ -2,7 +2,7 @@
 
 `partition(data, folder, ...)` writes what `dgl.distributed.partition_graph` writes (the partition config
 `<graph_name>.json`, which is the partition book, and one `part<i>/` folder per part with its graph structure and
-node data) plus `orig_ids.pt`, the original id of every shuffled node and edge id per type, which is how results
+node data) plus `summary.json` (PartitionSummary) and `orig_ids.pt`, the original id of every shuffled node and edge id per type, which is how results
 computed on the partitions are put back in the pipeline's node order. Node data stored with the parts:
 
     feat        every node type with features (float32; sparse features are stored dense: DistDGL's
@@ -34,7 +34,7 @@ PartMethod = Literal["auto", "metis", "random"]
 FEATURE_KEY, LABEL_KEY = "feat", "label"
 MASK_KEYS = {"train": "train_mask", "val": "val_mask", "test": "test_mask"}
 EDGE_KEYS = (NORM_KEY,)
-ORIG_IDS_FILE = "orig_ids.pt"
+ORIG_IDS_FILE, SUMMARY_FILE = "orig_ids.pt", "summary.json"
 
 
 class PartitionSummary(BaseModel):
@@ -96,10 +96,17 @@ def partition(data: HeteroGraphData, folder: Path, num_parts: int, method: PartM
     torch.save({"nodes": node_ids, "edges": edge_ids}, folder / ORIG_IDS_FILE)
     book = json.loads((folder / f"{graph_name}.json").read_text())
     nodes = nodes_per_part(book)
-    return PartitionSummary(
+    summary = PartitionSummary(
         graph_name=graph_name, num_parts=num_parts, method=resolved, config_file=f"{graph_name}.json",
         nodes_per_part=nodes, edges_per_part=edges_per_part(book),
         target_per_part=targets_per_part(nodes, data.target_type, node_ids[data.target_type], split_masks(data)))
+    (folder / SUMMARY_FILE).write_text(summary.model_dump_json())
+    return summary
+
+
+def read_summary(folder: Path) -> PartitionSummary:
+    """The summary `partition` wrote beside the parts."""
+    return PartitionSummary.model_validate_json((Path(folder) / SUMMARY_FILE).read_text())
 
 
 def nodes_per_part(book: dict) -> list[dict[str, int]]:

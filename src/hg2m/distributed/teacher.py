@@ -28,7 +28,7 @@ from torch.nn.parallel import DistributedDataParallel
 from hg2m.config import GraphConfig, TeacherConfig
 from hg2m.data.graph import HeteroGraphData
 from hg2m.distributed.cluster import ClusterSpec, run_cluster
-from hg2m.distributed.partition import EDGE_KEYS, FEATURE_KEY, LABEL_KEY, MASK_KEYS, ORIG_IDS_FILE, PartitionSummary
+from hg2m.distributed.partition import EDGE_KEYS, FEATURE_KEY, LABEL_KEY, MASK_KEYS, ORIG_IDS_FILE, read_summary
 from hg2m.evaluate import split_metrics
 from hg2m.labels import supervised_loss, validation
 from hg2m.models import TEACHERS, Teacher, TeacherSpec, teacher_spec
@@ -54,8 +54,7 @@ def logits_file(rank: int) -> str:
 
 
 def train_teacher_distributed(
-    data: HeteroGraphData, partitions: Path, book: PartitionSummary, config: TeacherConfig, graph_config: GraphConfig,
-    seed: int, trainers_per_part: int = 1, timeout_s: float = 3600, on_epoch: EpochCallback | None = None,
+    data: HeteroGraphData, partitions: Path, config: TeacherConfig, graph_config: GraphConfig, seed: int, trainers_per_part: int = 1, timeout_s: float = 3600, on_epoch: EpochCallback | None = None,
     inference_fanouts: list[int] | None = None,
 ) -> TrainedModel:
     """Train `config` on the partitions of `data`'s graph (`partitions`, as hg2m.distributed.partition wrote them)
@@ -64,6 +63,7 @@ def train_teacher_distributed(
     fanouts)."""
     if not config.trains_on_partitions:
         raise ValueError(f"teacher {config.model!r} does not train on partitions")
+    book = read_summary(partitions)
     job_dir = Path(tempfile.mkdtemp(prefix="hg2m-distributed-"))
     job = TeacherJob(spec=teacher_spec(data, graph_config, {}), config=config, graph_name=book.graph_name, seed=seed,
                      inference_fanouts=inference_fanouts or config.sampling.predict_fanouts)
@@ -132,7 +132,7 @@ def run_trainer(job_dir: Path) -> None:
     dgl.distributed.initialize(os.environ["DGL_IP_CONFIG"])
     torch.distributed.init_process_group("gloo")
     rank = torch.distributed.get_rank()
-    machine = int(os.environ["HG2M_MACHINE"])
+    machine = dgl.distributed.rpc.get_machine_id()  # found from this host's address, as on a cluster
     book, *_ = dgl.distributed.load_partition_book(os.environ["DGL_CONF_PATH"], machine)
     graph = dgl.distributed.DistGraph(job.graph_name, gpb=book)
     target = job.spec.target_type

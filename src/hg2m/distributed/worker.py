@@ -1,7 +1,9 @@
 """The entry point of every DistDGL process hg2m starts: `python -m hg2m.distributed.worker JOB_DIR`.
 
-DGL_ROLE (set by hg2m.distributed.cluster) says whether this is a graph server, which serves its partition until
-every trainer has left, or a trainer, which runs the job in JOB_DIR (hg2m.distributed.teacher).
+DGL_ROLE (set by hg2m.distributed.cluster here, or by DGL's tools/launch.py on a cluster, with the other DGL_*
+variables and torch.distributed's RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT) says whether this is a graph server,
+which serves its partition until every trainer has left, or a trainer, which runs the job in JOB_DIR
+(hg2m.distributed.teacher). With one server per machine, as hg2m runs it.
 """
 
 from __future__ import annotations
@@ -27,13 +29,16 @@ def share_memory_per_machine(machine: int) -> None:
 
 
 def serve() -> None:
+    ip_config = os.environ["DGL_IP_CONFIG"]
+    if not one_host(Path(ip_config)):
+        dgl.distributed.initialize(ip_config)  # serves until every trainer has left, then exits
+        return
     server_id = int(os.environ["DGL_SERVER_ID"])
-    if one_host(Path(os.environ["DGL_IP_CONFIG"])):
-        share_memory_per_machine(server_id)
+    share_memory_per_machine(server_id)
     # As dgl.distributed.initialize does for DGL_ROLE=server, but without the graph structure in shared memory,
     # which DGL names after the graph alone (trainers sample through the servers instead)
     server = dgl.distributed.DistGraphServer(
-        server_id, os.environ["DGL_IP_CONFIG"], int(os.environ["DGL_NUM_SERVER"]), int(os.environ["DGL_NUM_CLIENT"]),
+        server_id, ip_config, int(os.environ["DGL_NUM_SERVER"]), int(os.environ["DGL_NUM_CLIENT"]),
         os.environ["DGL_CONF_PATH"], disable_shared_mem=True, graph_format=os.environ["DGL_GRAPH_FORMAT"].split(","))
     server.start()
 
@@ -49,7 +54,7 @@ def main(job_dir: Path) -> None:
         serve()
         return
     if one_host(Path(os.environ["DGL_IP_CONFIG"])):
-        share_memory_per_machine(int(os.environ["HG2M_MACHINE"]))
+        share_memory_per_machine(int(os.environ["HG2M_MACHINE"]))  # set by hg2m.distributed.cluster
     from hg2m.distributed.teacher import run_trainer  # the trainer's imports (torch models) are not the server's
 
     run_trainer(job_dir)
