@@ -41,8 +41,9 @@ def worker_processes() -> list[psutil.Process]:
 def test_distributed_inference_gives_the_single_process_logits_of_the_same_weights(partitioned, config):
     data, parts = partitioned
     epochs = []
-    trained = train_teacher_distributed(data, parts, config, GraphConfig(), seed=0,
-                                        on_epoch=lambda epoch, record: epochs.append(epoch), inference_fanouts=[-1, -1])
+    trained, peak_mib = train_teacher_distributed(data, parts, config, GraphConfig(), seed=0, inference_fanouts=[-1, -1],
+                                                  on_epoch=lambda epoch, record: epochs.append(epoch))
+    assert sorted(peak_mib) == ["server0", "server1", "trainer0", "trainer1"] and min(peak_mib.values()) > 10
     assert epochs == list(range(1, trained.fit.epochs_run + 1)) and trained.fit.epochs_run == 3
     single = infer(trained.model, data).logits  # the gathered model, in the graph's own node order, one process
     assert trained.logits.shape == (data.num_target_nodes, data.num_classes)

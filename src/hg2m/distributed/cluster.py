@@ -22,6 +22,7 @@ LOCALHOST = "127.0.0.1"
 WORKER_MODULE = "hg2m.distributed.worker"
 POLL_SECONDS = 0.2
 SERVER_EXIT_SECONDS = 30  # servers end by themselves once every trainer has said goodbye
+PEAK_SUFFIX = ".peak_mib"  # <process name>.peak_mib: each process's peak resident memory, written as it ends
 
 
 class DistributedError(RuntimeError):
@@ -87,7 +88,8 @@ class Process:
 def start(name: str, env: dict[str, str], spec: ClusterSpec) -> Process:
     log = spec.job_dir / f"{name}.log"
     with log.open("w") as out:
-        popen = subprocess.Popen([sys.executable, "-m", WORKER_MODULE, str(spec.job_dir)], env={**os.environ, **env},
+        popen = subprocess.Popen([sys.executable, "-m", WORKER_MODULE, str(spec.job_dir)],
+                                 env={**os.environ, **env, "HG2M_PROCESS": name},
                                  stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     return Process(name, popen, log)
 
@@ -108,9 +110,10 @@ def stop(processes: list[Process]) -> None:
         process.popen.wait()
 
 
-def run_cluster(spec: ClusterSpec, timeout_s: float, on_poll: Callable[[], None] | None = None) -> None:
-    """Start the servers, then the trainers; return when every trainer has exited with 0. A trainer that fails (or
-    is killed) stops the others and raises DistributedError with its log's tail."""
+def run_cluster(spec: ClusterSpec, timeout_s: float, on_poll: Callable[[], None] | None = None) -> dict[str, float]:
+    """Start the servers, then the trainers; return when every trainer has exited with 0, with each process's peak
+    resident memory in MiB (`server0`, `trainer0`, ...). A trainer that fails (or is killed) stops the others and
+    raises DistributedError with its log's tail."""
     ip_config = spec.job_dir / "ip_config.txt"
     write_ip_config(ip_config, spec.num_parts)
     servers = [start(f"server{i}", server_env(spec, ip_config, i), spec) for i in range(spec.num_parts)]
@@ -125,6 +128,8 @@ def run_cluster(spec: ClusterSpec, timeout_s: float, on_poll: Callable[[], None]
             time.sleep(POLL_SECONDS)
     finally:
         stop(everything)
+    return {p.name: float(path.read_text()) for p in everything
+            if (path := spec.job_dir / f"{p.name}{PEAK_SUFFIX}").exists()}
 
 
 def wait_for_trainers(trainers: list[Process], servers: list[Process], deadline: float,

@@ -56,11 +56,11 @@ def logits_file(rank: int) -> str:
 def train_teacher_distributed(
     data: HeteroGraphData, partitions: Path, config: TeacherConfig, graph_config: GraphConfig, seed: int, trainers_per_part: int = 1, timeout_s: float = 3600, on_epoch: EpochCallback | None = None,
     inference_fanouts: list[int] | None = None,
-) -> TrainedModel:
+) -> tuple[TrainedModel, dict[str, float]]:
     """Train `config` on the partitions of `data`'s graph (`partitions`, as hg2m.distributed.partition wrote them)
     with one server per part and `trainers_per_part` trainers each, all on this host. Training samples the config's
     `sampling.fanouts`; validation and the soft labels use `inference_fanouts` (default: the config's inference
-    fanouts)."""
+    fanouts). Also returns each process's peak resident memory in MiB (`server0`, `trainer0`, ...)."""
     if not config.trains_on_partitions:
         raise ValueError(f"teacher {config.model!r} does not train on partitions")
     book = read_summary(partitions)
@@ -71,7 +71,7 @@ def train_teacher_distributed(
     cluster = ClusterSpec(num_parts=book.num_parts, trainers_per_part=trainers_per_part,
                           part_config=Path(partitions) / book.config_file, job_dir=job_dir)
     progress = ProgressReader(job_dir / PROGRESS_FILE, on_epoch)
-    run_cluster(cluster, timeout_s, on_poll=progress.poll)  # on failure the job folder stays, for its logs
+    peak_mib = run_cluster(cluster, timeout_s, on_poll=progress.poll)  # on failure the job folder stays, for its logs
     progress.poll()
     original = torch.load(Path(partitions) / ORIG_IDS_FILE)["nodes"]
     saved = torch.load(job_dir / MODEL_FILE)
@@ -80,7 +80,8 @@ def train_teacher_distributed(
     model.eval()
     logits = gathered_logits(job_dir, cluster.num_trainers, original[data.target_type], data.num_target_nodes)
     shutil.rmtree(job_dir, ignore_errors=True)
-    return TrainedModel(model=model, logits=logits, fit=FitResult(**saved["fit"]), metrics=split_metrics(logits, data))
+    trained = TrainedModel(model=model, logits=logits, fit=FitResult(**saved["fit"]), metrics=split_metrics(logits, data))
+    return trained, peak_mib
 
 
 class ProgressReader:

@@ -16,6 +16,9 @@ import dgl
 import dgl.distributed.kvstore
 import dgl.distributed.rpc_client
 
+from hg2m.distributed.cluster import PEAK_SUFFIX
+from hg2m.resources import peak_rss_mb
+
 
 def share_memory_per_machine(machine: int) -> None:
     """Let several DistDGL "machines" share one host. A graph server puts its partition's node data in shared memory
@@ -52,12 +55,15 @@ def one_host(ip_config: Path) -> bool:
 def main(job_dir: Path) -> None:
     if os.environ.get("DGL_ROLE") == "server":
         serve()
-        return
-    if one_host(Path(os.environ["DGL_IP_CONFIG"])):
-        share_memory_per_machine(int(os.environ["HG2M_MACHINE"]))  # set by hg2m.distributed.cluster
-    from hg2m.distributed.teacher import run_trainer  # the trainer's imports (torch models) are not the server's
+    else:
+        if one_host(Path(os.environ["DGL_IP_CONFIG"])):
+            share_memory_per_machine(int(os.environ["HG2M_MACHINE"]))  # set by hg2m.distributed.cluster
+        from hg2m.distributed.teacher import run_trainer  # the trainer's imports (torch models) are not the server's
 
-    run_trainer(job_dir)
+        run_trainer(job_dir)
+    name = os.environ.get("HG2M_PROCESS")  # set by hg2m.distributed.cluster, which reports the peaks
+    if name:
+        (job_dir / f"{name}{PEAK_SUFFIX}").write_text(f"{peak_rss_mb():.1f}")
 
 
 if __name__ == "__main__":
