@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import random
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -70,6 +71,7 @@ def fit(
     best_state, best_f1, best_epoch, history = None, -1.0, 0, []
     best_loss, progress_epoch = float("inf"), 0
     for epoch in range(1, optim.max_epochs + 1):
+        started = time.perf_counter()
         model.train()
         loss = train_epoch(loss_fn, optimizer)
         model.eval()
@@ -80,7 +82,8 @@ def fit(
             progress_epoch = epoch
         if val_loss is not None and val_loss < best_loss:
             best_loss, progress_epoch = val_loss, epoch
-        record = {"loss": loss, "val_micro_f1": val_f1, "best_val_micro_f1": best_f1}
+        record = {"loss": loss, "val_micro_f1": val_f1, "best_val_micro_f1": best_f1,
+                  "epoch_seconds": time.perf_counter() - started}  # training and validation
         history.append(record)
         if on_epoch:
             on_epoch(epoch, record)
