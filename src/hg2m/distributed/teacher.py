@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -143,8 +144,11 @@ def run_trainer(job_dir: Path) -> None:
     parallel = DistributedDataParallel(model, find_unused_parameters=True)  # a batch may miss a type's weights
     train, val = (own_share(graph, target, graph.nodes[target].data[MASK_KEYS[split]]) for split in ("train", "val"))
     sampling = job.config.sampling
+    # `batch_size` is the global batch, as in one process: DDP averages the trainers' gradients, so each takes its
+    # share and an epoch makes the same optimiser steps on the same effective batch
+    per_trainer = math.ceil(sampling.batch_size / torch.distributed.get_world_size())
     loader = dgl.dataloading.DistNodeDataLoader(graph, {target: train}, dgl.dataloading.NeighborSampler(
-        sampling.fanouts), batch_size=sampling.batch_size, shuffle=True, drop_last=False)
+        sampling.fanouts), batch_size=per_trainer, shuffle=True, drop_last=False)
 
     def losses() -> Iterator[torch.Tensor]:
         with parallel.join():  # trainers' shares may differ by a batch
