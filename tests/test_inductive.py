@@ -84,16 +84,19 @@ def test_teacher_on_observed_graph_ignores_hidden_features(data):
     torch.testing.assert_close(before[keep], after[keep])
 
 
+@pytest.mark.parametrize("batching", [{}, {"batch_size": 2}, {"full_batch_max_nodes": 1}],
+                         ids=["full-batch", "mini-batches", "mini-batches-by-size"])
 @pytest.mark.parametrize("method", ["hg2m", "hg2m_plus"])
-def test_students_never_read_hidden_soft_labels(data, method):
-    """Teacher logits of the hidden node are NaN: any use of them would make the loss NaN."""
+def test_students_never_read_hidden_soft_labels(data, method, batching):
+    """Teacher logits of the hidden node are NaN: any use of them would make the loss NaN (in mini-batches too)."""
     import pandas as pd
 
-    teacher = torch.randn(6, 2)
+    teacher = torch.randn(6, 2, generator=torch.Generator().manual_seed(0))  # seeded: which pairs are reliable
     teacher[5] = float("nan")
     reliable = torch.ones(6, dtype=torch.bool)  # even a 'reliable' hidden node must be masked out
     pairs = pd.DataFrame({"metapath": "APA", "node": [0, 0, 3], "neighbour": [1, 5, 4], "count": [1, 1, 1]})
-    config = StudentConfig(name="s", method=method, hidden_dim=4, gamma=0.5, optim=OptimConfig(max_epochs=3, patience=3))
+    config = StudentConfig(name="s", method=method, hidden_dim=4, gamma=0.5, optim=OptimConfig(max_epochs=3, patience=3),
+                           **batching)
     plan = student_plan(config, "tiny", ["APA"], snapshot_facts(make_tiny_snapshot(), "tiny"))
     signals = build_signals(data, data.target_features(), plan, held_out(5), TeacherRun(logits=teacher),
                             reliable=reliable, pairs=pairs)

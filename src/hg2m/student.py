@@ -11,7 +11,7 @@ Losses (lambda = `lambda_ce`, see README, Method):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -19,15 +19,18 @@ from torch import nn
 from hg2m.config import StudentConfig
 from hg2m.data.graph import HeteroGraphData
 from hg2m.distill.hire import HireEncoders, neighbour_types, relation_kd_loss, sample_type_neighbours
-from hg2m.distill.losses import edge_targets, hg2m_loss, hg2m_plus_loss
+from hg2m.distill.losses import edge_targets
+from hg2m.distill.objective import StudentObjective
 from hg2m.distill.signals import TeacherSignals
 from hg2m.evaluate import split_metrics
 from hg2m.inductive import model_selection_nodes
-from hg2m.labels import is_multi_label, supervised_loss, validation
+from hg2m.labels import is_multi_label, validation
 from hg2m.models.inputs import gather_rows
 from hg2m.models.mlp import MLP, PreparedInputs, StudentInputs, run_mlp
 from hg2m.plan import StudentPlan
 from hg2m.train import EpochCallback, TrainedModel, fit, seed_everything
+
+AUTO_BATCH_SIZE = 65_536  # target nodes per step when a student's loss covers more than full_batch_max_nodes
 
 
 def build_student(config: StudentConfig, in_dim: int, num_classes: int) -> MLP:
@@ -105,16 +108,26 @@ def train_student(
         encoders = HireEncoders(dims, config.hidden_dim, {t: data.graph.num_nodes(t) for t in others}).to(device)
         trained = nn.ModuleDict({"student": student, "encoders": encoders})  # encoders train, then are dropped
         relation = RelationLoss(data, signals, config, encoders, seed, device)
-    soft_loss = soft_label_loss(signals, plan, labels, train_idx, observed_idx, device) if plan.soft_labels else None
+    objective = student_objective(signals, plan, labels, train_idx, observed_idx, device)
+    batch_size = config.batch_size or (AUTO_BATCH_SIZE if len(objective.nodes) > config.full_batch_max_nodes
+                                            else None)
+    every_row = torch.arange(inputs.shape[0], device=device)
+    order = torch.Generator().manual_seed(seed)
 
-    def loss_fn() -> torch.Tensor:
-        logits = run_mlp(student, features)
-        if soft_loss is None:
-            return supervised_loss(logits[train_idx], labels[train_idx])
-        loss = soft_loss(logits)
-        if relation is not None:
-            loss = loss + config.hire_beta * relation(student, features)
-        return loss
+    def loss_fn() -> torch.Tensor | Iterator[torch.Tensor]:
+        if batch_size is None:
+            loss = objective.share(run_mlp(student, features), every_row)
+            return loss + config.hire_beta * relation(student, features) if relation else loss
+        return batch_losses()
+
+    def batch_losses() -> Iterator[torch.Tensor]:
+        """One optimiser step per batch of the nodes with a share of the loss, in a fresh order each epoch."""
+        shuffled = objective.nodes[torch.randperm(len(objective.nodes), generator=order).to(device)]
+        batches = shuffled.split(batch_size)
+        for rows in batches:
+            loss = objective.share(run_mlp(student, rows_of(features, rows)), rows)
+            # HIRE's relation term samples its own batch: spread one full-batch call's weight over the epoch
+            yield loss + config.hire_beta * relation(student, features) / len(batches) if relation else loss
 
     def val_score() -> float | tuple[float, float]:
         return validation(run_mlp(student, rows_of(features, val_idx)), labels[val_idx])
@@ -125,17 +138,20 @@ def train_student(
     return TrainedModel(model=student, logits=logits, fit=result, metrics=split_metrics(logits, data))
 
 
-def soft_label_loss(
+def student_objective(
     signals: TeacherSignals, plan: StudentPlan, labels: torch.Tensor, train_idx: torch.Tensor,
     observed_idx: torch.Tensor, device: torch.device,
-) -> Callable[[torch.Tensor], torch.Tensor]:
-    """student logits (N, C) -> lambda CE + (1 - lambda) times the method's soft-label term (see module doc)."""
-    config, tau = plan.config, plan.config.temperature
+) -> StudentObjective:
+    """lambda CE + (1 - lambda) times the method's soft-label term (see module doc); CE alone for the plain MLP."""
+    config = plan.config
+    if not plan.soft_labels:
+        return StudentObjective(labels, train_idx, config.lambda_ce)
     teacher = signals.logits.to(device)
     if not plan.reliability:
-        return lambda logits: hg2m_loss(logits, teacher, labels, train_idx, observed_idx, config.lambda_ce, tau)
+        return StudentObjective(labels, train_idx, config.lambda_ce, teacher, observed_idx,
+                                temperature=config.temperature)
     node_idx = torch.nonzero(signals.reliable).squeeze(1).to(device) if config.reliable_nodes else observed_idx
-    edges = [edge_targets(teacher, (s.to(device), d.to(device), w.to(device)), tau, is_multi_label(labels))
-             for s, d, w in signals.metapath_edges]
-    return lambda logits: hg2m_plus_loss(logits, teacher, labels, train_idx, node_idx, edges, config.gamma,
-                                         len(observed_idx), config.lambda_ce, tau)
+    edges = [edge_targets(teacher, (s.to(device), d.to(device), w.to(device)), config.temperature,
+                          is_multi_label(labels)) for s, d, w in signals.metapath_edges]
+    return StudentObjective(labels, train_idx, config.lambda_ce, teacher, node_idx, edges, config.gamma,
+                            len(observed_idx), config.temperature)

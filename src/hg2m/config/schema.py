@@ -244,6 +244,11 @@ class StudentConfig(StrictModel):
     hire_tau: float = Field(1.0, gt=0, description="HIRE: temperature of the relation (similarity) softmax.")
     hire_batch_size: int = Field(256, gt=0, description="HIRE: target nodes per relation-level batch.")
     hire_max_neighbours: int = Field(512, gt=0, description="HIRE: sampled neighbours per node type and batch.")
+    batch_size: int | None = Field(None, gt=0, description="Target nodes per optimiser step (mini-batches over the "
+                                   "nodes the loss covers, whose shares add up to the full-batch loss); default: full "
+                                   "batch, or 65,536 when the loss covers more than `full_batch_max_nodes` nodes.")
+    full_batch_max_nodes: int = Field(500_000, gt=0, description="The most loss nodes a student trains on full batch "
+                                      "when `batch_size` is unset.")
     optim: OptimConfig = OptimConfig(max_epochs=1000)
 
 
