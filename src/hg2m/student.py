@@ -109,8 +109,7 @@ def train_student(
         trained = nn.ModuleDict({"student": student, "encoders": encoders})  # encoders train, then are dropped
         relation = RelationLoss(data, signals, config, encoders, seed, device)
     objective = student_objective(signals, plan, labels, train_idx, observed_idx, device)
-    batch_size = config.batch_size or (AUTO_BATCH_SIZE if len(objective.nodes) > config.full_batch_max_nodes
-                                            else None)
+    batch_size = batch_size_for(config, len(objective.nodes))
     every_row = torch.arange(inputs.shape[0], device=device)
     order = torch.Generator().manual_seed(seed)
 
@@ -136,6 +135,13 @@ def train_student(
     student.cpu()
     logits = predict_logits(student, inputs)
     return TrainedModel(model=student, logits=logits, fit=result, metrics=split_metrics(logits, data))
+
+
+def batch_size_for(config: StudentConfig, loss_nodes: int) -> int | None:
+    """Target nodes per step: the config's, or AUTO_BATCH_SIZE past `full_batch_max_nodes`; None: full batch."""
+    if config.batch_size is not None:
+        return config.batch_size
+    return AUTO_BATCH_SIZE if loss_nodes > config.full_batch_max_nodes else None
 
 
 def student_objective(

@@ -2,8 +2,9 @@
 
 `partition(data, folder, ...)` writes what `dgl.distributed.partition_graph` writes (the partition config
 `<graph_name>.json`, which is the partition book, and one `part<i>/` folder per part with its graph structure and
-node data) plus `summary.json` (PartitionSummary) and `orig_ids.pt`, the original id of every shuffled node and edge id per type, which is how results
-computed on the partitions are put back in the pipeline's node order. Node data stored with the parts:
+node data) plus `summary.json` (the PartitionSummary) and `orig_ids.pt`, the original id of every shuffled node and
+edge id per type, which is how results computed on the partitions are put back in the pipeline's node order. Node
+data stored with the parts:
 
     feat        every node type with features (float32; sparse features are stored dense: DistDGL's
                 tensors are dense)
