@@ -3,6 +3,8 @@ this host. Distributed full-neighbour inference must give the single-process log
 and a killed trainer must fail the job with a clear error and leave no process behind."""
 
 import socket
+import subprocess
+import sys
 
 import psutil
 import pytest
@@ -77,3 +79,27 @@ def test_a_killed_trainer_fails_the_job_and_leaves_no_process_or_port_behind(par
 
 def p_ip_config(process: psutil.Process) -> str:
     return process.environ()["DGL_IP_CONFIG"]
+
+
+def test_killing_the_launching_process_outright_ends_its_workers(partitioned, tmp_path):
+    """SIGKILL leaves no `finally` to run: the workers must still go (the kernel's parent-death signal)."""
+    data, parts = partitioned
+    script = tmp_path / "launch.py"
+    torch.save(data, tmp_path / "data.pt")
+    script.write_text(
+        "import sys, torch\n"
+        "from hg2m.config import GraphConfig, RGCNConfig\n"
+        "from hg2m.distributed.teacher import train_teacher_distributed\n"
+        f"data = torch.load({str(tmp_path / 'data.pt')!r})\n"
+        "config = RGCNConfig(sampling={'enabled': True, 'fanouts': [4, 4], 'batch_size': 32}, hidden_dim=16,\n"
+        "                    optim={'max_epochs': 1000, 'early_stopping': False})\n"
+        f"train_teacher_distributed(data, {str(parts)!r}, config, GraphConfig(), seed=0,\n"
+        "                          on_epoch=lambda epoch, record: print('epoch', epoch, flush=True))\n")
+    launcher = psutil.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    assert launcher.stdout.readline().startswith("epoch 1")  # the servers and trainers are up and training
+    workers = [p for p in launcher.children(recursive=True) if WORKER_MODULE in " ".join(p.cmdline())]
+    assert len(workers) == 4
+    launcher.kill()
+    launcher.wait()
+    gone, alive = psutil.wait_procs(workers, timeout=30)
+    assert alive == []

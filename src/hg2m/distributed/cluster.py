@@ -3,11 +3,13 @@ starts them (the same DGL_* environment; PyTorch's env:// rendezvous for DDP), h
 
 On one host every "machine" is 127.0.0.1 on its own port. Each process is the leader of its own process group, so
 that stopping it stops whatever it started; every process is stopped when any trainer fails, when the wait times
-out, and when the caller is interrupted, and the ports are free again once `run_cluster` returns.
+out, and when the caller is interrupted, and the ports are free again once `run_cluster` returns. If the caller is
+killed outright, the kernel ends its workers too (die_with_parent).
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -22,6 +24,7 @@ LOCALHOST = "127.0.0.1"
 WORKER_MODULE = "hg2m.distributed.worker"
 POLL_SECONDS = 0.2
 SERVER_EXIT_SECONDS = 30  # servers end by themselves once every trainer has said goodbye
+PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h)
 PEAK_SUFFIX = ".peak_mib"  # <process name>.peak_mib: each process's peak resident memory, written as it ends
 
 
@@ -85,12 +88,19 @@ class Process:
         return "\n".join(line for line in text[-lines:])
 
 
+def die_with_parent() -> None:
+    """In the child, before it runs: the kernel kills it when the process that started it dies, even by SIGKILL,
+    which no `finally` sees (Linux; elsewhere a no-op)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def start(name: str, env: dict[str, str], spec: ClusterSpec) -> Process:
     log = spec.job_dir / f"{name}.log"
     with log.open("w") as out:
         popen = subprocess.Popen([sys.executable, "-m", WORKER_MODULE, str(spec.job_dir)],
-                                 env={**os.environ, **env, "HG2M_PROCESS": name},
-                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                                 env={**os.environ, **env, "HG2M_PROCESS": name}, stdout=out,
+                                 stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent)
     return Process(name, popen, log)
 
 
