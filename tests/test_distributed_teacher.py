@@ -1,5 +1,5 @@
-"""The distributed teacher (DistDGL): a small graph from the generator in 2 partitions, 2 graph servers and 2 trainers on
-this host. Distributed full-neighbour inference must give the single-process logits of the same weights, row for row,
+"""The distributed teacher (DistDGL): a small graph from the generator in 2 partitions, 2 graph servers and 2 trainers
+on this host. Distributed full-neighbour inference must give the single-process logits of the same weights, row for row,
 and a killed trainer must fail the job with a clear error and leave no process behind."""
 
 import socket
@@ -43,7 +43,8 @@ def worker_processes() -> list[psutil.Process]:
 def test_distributed_inference_gives_the_single_process_logits_of_the_same_weights(partitioned, config):
     data, parts = partitioned
     epochs = []
-    trained, peak_mib = train_teacher_distributed(data, parts, config, GraphConfig(), seed=0, inference_fanouts=[-1, -1],
+    trained, peak_mib = train_teacher_distributed(data, parts, config, GraphConfig(), seed=0,
+                                                  inference_fanouts=[-1, -1],
                                                   on_epoch=lambda epoch, record: epochs.append(epoch))
     assert sorted(peak_mib) == ["server0", "server1", "trainer0", "trainer1"] and min(peak_mib.values()) > 10
     assert epochs == list(range(1, trained.fit.epochs_run + 1)) and trained.fit.epochs_run == 3

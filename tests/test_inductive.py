@@ -95,8 +95,8 @@ def test_students_never_read_hidden_soft_labels(data, method, batching):
     teacher[5] = float("nan")
     reliable = torch.ones(6, dtype=torch.bool)  # even a 'reliable' hidden node must be masked out
     pairs = pd.DataFrame({"metapath": "APA", "node": [0, 0, 3], "neighbour": [1, 5, 4], "count": [1, 1, 1]})
-    config = StudentConfig(name="s", method=method, hidden_dim=4, gamma=0.5, optim=OptimConfig(max_epochs=3, patience=3),
-                           **batching)
+    config = StudentConfig(name="s", method=method, hidden_dim=4, gamma=0.5,
+                           optim=OptimConfig(max_epochs=3, patience=3), **batching)
     plan = student_plan(config, "tiny", ["APA"], snapshot_facts(make_tiny_snapshot(), "tiny"))
     signals = build_signals(data, data.target_features(), plan, held_out(5), TeacherRun(logits=teacher),
                             reliable=reliable, pairs=pairs)

@@ -230,8 +230,8 @@ def test_other_datasets_and_teachers_run_end_to_end(dataset, teacher, floor, mlf
 def test_multi_label_graph_trains_serves_and_gates_end_to_end(mlflow_uri, tmp_path):
     """HGB's IMDB, a set of genres per movie: binary cross-entropy teachers and students, reliable nodes and
     meta-path edges on label sets, HIRE, the gate's Micro-F1, and served predictions as bitmasks; with
-    `distributed.enabled`, the graph partitioned and the teacher trained on the parts (DistDGL). Floor: Drama alone for every movie scores a Micro-F1 of
-    about 0.45, each genre guessed at its base rate about 0.39."""
+    `distributed.enabled`, the graph partitioned and the teacher trained on the parts (DistDGL). Floor: Drama
+    alone for every movie scores a Micro-F1 of about 0.45, each genre guessed at its base rate about 0.39."""
     overrides = {**QUICK, "evaluation.settings": ["transductive"], "students.*.optim.max_epochs": 150,
                  "distributed.enabled": True}
     config = load_run_config(DISTILL, "hgb_imdb", overrides, teacher="rgcn")
@@ -259,7 +259,8 @@ def test_multi_label_graph_trains_serves_and_gates_end_to_end(mlflow_uri, tmp_pa
     assert book.num_parts == 2 and sum(part["movie"] for part in book.nodes_per_part) == 4932
     assert sum(part["test"] for part in book.target_per_part) == 3202
     report = outcome.load(teacher_step(reg.run), "teacher_report")
-    assert MlflowClient(mlflow_uri).get_run(report.mlflow_run_id).data.tags["distributed"] == "DistDGL: 2 parts, 2 trainers"
+    tags = MlflowClient(mlflow_uri).get_run(report.mlflow_run_id).data.tags
+    assert tags["distributed"] == "DistDGL: 2 parts, 2 trainers"
 
 
 def test_every_step_reports_its_time_and_peak_memory(first_run):

@@ -191,5 +191,6 @@ def test_distributed_training_is_refused_where_it_cannot_run_before_training():
     with pytest.raises(PlanError, match="teacher 'han' builds its meta-path graphs .* does not train on partitions"):
         plan_run(load_run_config(DISTILL, "dblp", transductive, teacher="han"))
     config, plan = plan_run(load_run_config(DISTILL, "dblp", transductive))  # teacher: auto
-    assert [t.model for t in config.teachers] == ["rgcn", "simplehgn", "hgt"] and list(config.skipped_teachers) == ["han"]
+    assert [t.model for t in config.teachers] == ["rgcn", "simplehgn", "hgt"]
+    assert list(config.skipped_teachers) == ["han"]
     assert plan_run(load_run_config(DISTILL, "dblp", transductive, teacher="hgt"))[1].teacher_selection_run is None

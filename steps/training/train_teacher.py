@@ -51,8 +51,9 @@ def train_and_report(graph: HeteroGraphData, split: RunSplit, config: TeacherCon
         else:  # the plan allows it in the transductive setting only: the partitions hold every node
             parts = read_summary(partitions).num_parts
             mlflow.set_tag("distributed", f"DistDGL: {parts} parts, {parts * distributed.trainers_per_part} trainers")
-            trained, peak_mib = train_teacher_distributed(graph, partitions, config, graph_config, run.seed,
-                                                          distributed.trainers_per_part, distributed.timeout_s, progress)
+            trained, peak_mib = train_teacher_distributed(
+                graph, partitions, config, graph_config, run.seed, distributed.trainers_per_part,
+                distributed.timeout_s, progress)
             mlflow.log_metrics({f"peak_rss_mb.{process}": mib for process, mib in peak_mib.items()})
     log_history(trained.fit.history)
     # A graph model is no row-wise pyfunc: MLflow records it as an external model (its weights are this step's

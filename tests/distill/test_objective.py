@@ -6,6 +6,7 @@ import torch
 
 from hg2m.distill.losses import edge_targets, hg2m_loss, hg2m_plus_loss
 from hg2m.distill.objective import StudentObjective
+from hg2m.labels import supervised_loss
 from hg2m.models.mlp import MLP
 
 N, C = 14, 3  # a small graph's target nodes
@@ -24,13 +25,13 @@ def labels_of(multi_label: bool) -> torch.Tensor:
 def objectives(labels: torch.Tensor, teacher: torch.Tensor) -> dict[str, tuple[StudentObjective, object]]:
     """Each method's objective and its full-batch reference loss (of the student's logits)."""
     edges = [edge_targets(teacher, path, 2.0, labels.dim() == 2) for path in META_PATHS]
+    n = len(OBSERVED)
     return {
-        "mlp": (StudentObjective(labels, TRAIN, 0.3), lambda z: torch.nn.functional.cross_entropy(z[TRAIN], labels[TRAIN])
-                if labels.dim() == 1 else torch.nn.functional.binary_cross_entropy_with_logits(z[TRAIN], labels[TRAIN])),
+        "mlp": (StudentObjective(labels, TRAIN, 0.3), lambda z: supervised_loss(z[TRAIN], labels[TRAIN])),
         "hg2m": (StudentObjective(labels, TRAIN, 0.3, teacher, OBSERVED, temperature=2.0),
                  lambda z: hg2m_loss(z, teacher, labels, TRAIN, OBSERVED, 0.3, 2.0)),
-        "hg2m_plus": (StudentObjective(labels, TRAIN, 0.3, teacher, RELIABLE, edges, 0.5, len(OBSERVED), 2.0),
-                      lambda z: hg2m_plus_loss(z, teacher, labels, TRAIN, RELIABLE, edges, 0.5, len(OBSERVED), 0.3, 2.0)),
+        "hg2m_plus": (StudentObjective(labels, TRAIN, 0.3, teacher, RELIABLE, edges, 0.5, n, 2.0),
+                      lambda z: hg2m_plus_loss(z, teacher, labels, TRAIN, RELIABLE, edges, 0.5, n, 0.3, 2.0)),
     }
 
 

@@ -55,7 +55,8 @@ def logits_file(rank: int) -> str:
 
 
 def train_teacher_distributed(
-    data: HeteroGraphData, partitions: Path, config: TeacherConfig, graph_config: GraphConfig, seed: int, trainers_per_part: int = 1, timeout_s: float = 3600, on_epoch: EpochCallback | None = None,
+    data: HeteroGraphData, partitions: Path, config: TeacherConfig, graph_config: GraphConfig, seed: int,
+    trainers_per_part: int = 1, timeout_s: float = 3600, on_epoch: EpochCallback | None = None,
     inference_fanouts: list[int] | None = None,
 ) -> tuple[TrainedModel, dict[str, float]]:
     """Train `config` on the partitions of `data`'s graph (`partitions`, as hg2m.distributed.partition wrote them)
@@ -81,8 +82,8 @@ def train_teacher_distributed(
     model.eval()
     logits = gathered_logits(job_dir, cluster.num_trainers, original[data.target_type], data.num_target_nodes)
     shutil.rmtree(job_dir, ignore_errors=True)
-    trained = TrainedModel(model=model, logits=logits, fit=FitResult(**saved["fit"]), metrics=split_metrics(logits, data))
-    return trained, peak_mib
+    fit_result = FitResult(**saved["fit"])
+    return TrainedModel(model=model, logits=logits, fit=fit_result, metrics=split_metrics(logits, data)), peak_mib
 
 
 class ProgressReader:
