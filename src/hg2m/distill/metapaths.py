@@ -17,6 +17,7 @@ LR_L2 = 1e-3  # small ridge penalty: keeps the weights finite when train-train p
 SAME_CLASS_THRESHOLD = 0.5  # a non-train pair is kept when predicted same-class
 NORM_EPS = 1e-12  # below this a norm or a standard deviation counts as zero
 
+PAIR_CHUNK = 1 << 18  # pairs per gather: both rows of all pairs at once take pairs x D x 16 bytes (GiBs at 1M papers)
 
 def row_cosine(features: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
     """(E,) float64 cosine similarity of rows i and j of (N, D) dense or sparse COO features (0 for a zero row)."""
@@ -28,6 +29,11 @@ def row_cosine(features: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> torc
         dots = np.asarray(rows_i.multiply(rows_j).sum(1)).ravel()
         norms = np.sqrt(np.asarray(rows_i.multiply(rows_i).sum(1)).ravel() * np.asarray(rows_j.multiply(rows_j).sum(1)).ravel())
         return torch.from_numpy(dots / np.maximum(norms, NORM_EPS))
+    return torch.cat([dense_cosine(features, i[start : start + PAIR_CHUNK], j[start : start + PAIR_CHUNK])
+                      for start in range(0, len(i), PAIR_CHUNK)] or [torch.empty(0, dtype=torch.float64)])
+
+
+def dense_cosine(features: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
     x_i, x_j = features[i].double(), features[j].double()
     norms = (x_i.norm(dim=-1) * x_j.norm(dim=-1)).clamp_min(NORM_EPS)  # zero row: dot is 0, so cosine 0
     return (x_i * x_j).sum(-1) / norms
@@ -40,7 +46,9 @@ def pair_features(pairs: pd.DataFrame, features: torch.Tensor, teacher_probs: to
     j = torch.tensor(pairs["neighbour"].to_numpy(), dtype=torch.int64)
     cosine = row_cosine(features, i, j)
     count = torch.tensor(pairs["count"].to_numpy(), dtype=torch.float64)
-    agree = agreement(teacher_probs[i].double(), teacher_probs[j].double())
+    agree = torch.cat([agreement(teacher_probs[i[start : start + PAIR_CHUNK]].double(),
+                                 teacher_probs[j[start : start + PAIR_CHUNK]].double())
+                       for start in range(0, len(i), PAIR_CHUNK)] or [torch.empty(0, dtype=torch.float64)])
     return torch.stack([cosine, count, agree], dim=1)
 
 
