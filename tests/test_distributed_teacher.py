@@ -2,9 +2,11 @@
 on this host. Distributed full-neighbour inference must give the single-process logits of the same weights, row for row,
 and a killed trainer must fail the job with a clear error and leave no process behind."""
 
+import os
 import socket
 import subprocess
 import sys
+import tempfile
 
 import psutil
 import pytest
@@ -55,7 +57,8 @@ def test_distributed_inference_gives_the_single_process_logits_of_the_same_weigh
     assert worker_processes() == []
 
 
-def test_a_killed_trainer_fails_the_job_and_leaves_no_process_or_port_behind(partitioned):
+def test_a_killed_trainer_fails_the_job_and_leaves_no_process_or_port_behind(partitioned, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the failed job's folder (kept for its logs) goes here
     data, parts = partitioned
     config = RGCNConfig(**{**SAMPLED, "optim": {"max_epochs": 200, "early_stopping": False}})
     seen = {}
@@ -85,7 +88,7 @@ def p_ip_config(process: psutil.Process) -> str:
 def test_killing_the_launching_process_outright_ends_its_workers(partitioned, tmp_path):
     """SIGKILL leaves no `finally` to run: the workers must still go (the kernel's parent-death signal)."""
     data, parts = partitioned
-    script = tmp_path / "launch.py"
+    script = tmp_path / "launch.py"  # its job folder stays behind (a killed launcher cleans nothing): under tmp_path
     torch.save(data, tmp_path / "data.pt")
     script.write_text(
         "import sys, torch\n"
@@ -96,7 +99,8 @@ def test_killing_the_launching_process_outright_ends_its_workers(partitioned, tm
         "                    optim={'max_epochs': 1000, 'early_stopping': False})\n"
         f"train_teacher_distributed(data, {str(parts)!r}, config, GraphConfig(), seed=0,\n"
         "                          on_epoch=lambda epoch, record: print('epoch', epoch, flush=True))\n")
-    launcher = psutil.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    launcher = psutil.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "TMPDIR": str(tmp_path)})
     assert launcher.stdout.readline().startswith("epoch 1")  # the servers and trainers are up and training
     workers = [p for p in launcher.children(recursive=True) if WORKER_MODULE in " ".join(p.cmdline())]
     assert len(workers) == 4
