@@ -93,6 +93,7 @@ def candidate_step(teacher_name: str, run: Run) -> str:
 
 SELECT_TEACHER = "select_teacher"
 PARTITION = "partition_graph"
+METAPATHS = "metapaths"  # the step's name, as ZenML names a step called once: its function's
 
 
 def reliability_step(run: Run) -> str:
