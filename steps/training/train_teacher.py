@@ -16,7 +16,6 @@ from zenml import get_step_context, step
 from hg2m.config import DistributedConfig, GraphConfig, MetaPath, TeacherConfig
 from hg2m.contracts import RunSplit, TeacherReport, TeacherRun, TeacherSelection
 from hg2m.data.graph import HeteroGraphData
-from hg2m.distributed.partition import read_summary
 from hg2m.distributed.teacher import train_teacher_distributed
 from hg2m.evaluate import markdown_table, select_teacher
 from hg2m.progress import EpochProgress
@@ -49,7 +48,7 @@ def train_and_report(graph: HeteroGraphData, split: RunSplit, config: TeacherCon
             trained = train_teacher_for_run(graph, split, config, graph_config, resolve_device(device), progress,
                                             metapaths)
         else:  # the plan allows it in the transductive setting only: the partitions hold every node
-            parts = read_summary(partitions).num_parts
+            parts = distributed.num_parts  # the partitions were cut with this config
             mlflow.set_tag("distributed", f"DistDGL: {parts} parts, {parts * distributed.trainers_per_part} trainers")
             trained, peak_mib = train_teacher_distributed(
                 graph, partitions, config, graph_config, run.seed, distributed.trainers_per_part,

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -19,6 +21,17 @@ NORM_EPS = 1e-12  # below this a norm or a standard deviation counts as zero
 
 PAIR_CHUNK = 1 << 18  # pairs per gather: both rows of all pairs at once take pairs x D x 16 bytes (GiBs at 1M papers)
 
+
+PairFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def in_chunks(pair_fn: PairFn, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+    """pair_fn(i, j) -> (E,) computed PAIR_CHUNK pairs at a time, so the rows it gathers stay bounded."""
+    chunks = [pair_fn(i[start : start + PAIR_CHUNK], j[start : start + PAIR_CHUNK])
+              for start in range(0, len(i), PAIR_CHUNK)]
+    return torch.cat(chunks) if chunks else torch.empty(0, dtype=torch.float64)
+
+
 def row_cosine(features: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
     """(E,) float64 cosine similarity of rows i and j of (N, D) dense or sparse COO features (0 for a zero row)."""
     if features.is_sparse:
@@ -29,8 +42,7 @@ def row_cosine(features: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> torc
         dots = np.asarray(rows_i.multiply(rows_j).sum(1)).ravel()
         norms = np.sqrt(np.asarray(rows_i.multiply(rows_i).sum(1)).ravel() * np.asarray(rows_j.multiply(rows_j).sum(1)).ravel())
         return torch.from_numpy(dots / np.maximum(norms, NORM_EPS))
-    return torch.cat([dense_cosine(features, i[start : start + PAIR_CHUNK], j[start : start + PAIR_CHUNK])
-                      for start in range(0, len(i), PAIR_CHUNK)] or [torch.empty(0, dtype=torch.float64)])
+    return in_chunks(lambda i, j: dense_cosine(features, i, j), i, j)
 
 
 def dense_cosine(features: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
@@ -46,9 +58,7 @@ def pair_features(pairs: pd.DataFrame, features: torch.Tensor, teacher_probs: to
     j = torch.tensor(pairs["neighbour"].to_numpy(), dtype=torch.int64)
     cosine = row_cosine(features, i, j)
     count = torch.tensor(pairs["count"].to_numpy(), dtype=torch.float64)
-    agree = torch.cat([agreement(teacher_probs[i[start : start + PAIR_CHUNK]].double(),
-                                 teacher_probs[j[start : start + PAIR_CHUNK]].double())
-                       for start in range(0, len(i), PAIR_CHUNK)] or [torch.empty(0, dtype=torch.float64)])
+    agree = in_chunks(lambda i, j: agreement(teacher_probs[i].double(), teacher_probs[j].double()), i, j)
     return torch.stack([cosine, count, agree], dim=1)
 
 

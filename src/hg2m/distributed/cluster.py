@@ -52,25 +52,24 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def write_ip_config(path: Path, num_machines: int) -> list[int]:
+def write_ip_config(path: Path, num_machines: int) -> None:
     """DGL's ip_config: one `ip port` line per machine (here all on this host)."""
-    ports = [free_port() for _ in range(num_machines)]
-    path.write_text("".join(f"{LOCALHOST} {port}\n" for port in ports))
-    return ports
+    path.write_text("".join(f"{LOCALHOST} {free_port()}\n" for _ in range(num_machines)))
+
+
+def dgl_env(spec: ClusterSpec, ip_config: Path) -> dict[str, str]:
+    """What DGL's launch.py sets for servers and trainers alike (DGL reads it in dgl.distributed.initialize)."""
+    return {"DGL_NUM_SERVER": "1", "DGL_NUM_SAMPLER": "0", "DGL_NUM_CLIENT": str(spec.num_trainers),
+            "DGL_CONF_PATH": str(spec.part_config), "DGL_IP_CONFIG": str(ip_config), "DGL_GRAPH_FORMAT": "csc,coo"}
 
 
 def server_env(spec: ClusterSpec, ip_config: Path, server_id: int) -> dict[str, str]:
-    """What DGL's launch.py sets for a graph server (DGL reads it in dgl.distributed.initialize)."""
-    return {"DGL_ROLE": "server", "DGL_SERVER_ID": str(server_id), "DGL_NUM_SERVER": "1", "DGL_NUM_SAMPLER": "0",
-            "DGL_NUM_CLIENT": str(spec.num_trainers), "DGL_CONF_PATH": str(spec.part_config),
-            "DGL_IP_CONFIG": str(ip_config), "DGL_GRAPH_FORMAT": "csc,coo", "OMP_NUM_THREADS": "1"}
+    return {**dgl_env(spec, ip_config), "DGL_ROLE": "server", "DGL_SERVER_ID": str(server_id), "OMP_NUM_THREADS": "1"}
 
 
 def trainer_env(spec: ClusterSpec, ip_config: Path, rank: int, master_port: int) -> dict[str, str]:
-    """What DGL's launch.py and torch.distributed.run set for a trainer."""
-    return {"DGL_ROLE": "client", "DGL_DIST_MODE": "distributed", "DGL_NUM_SERVER": "1", "DGL_NUM_SAMPLER": "0",
-            "DGL_NUM_CLIENT": str(spec.num_trainers), "DGL_CONF_PATH": str(spec.part_config),
-            "DGL_IP_CONFIG": str(ip_config), "DGL_GRAPH_FORMAT": "csc,coo", "DGL_GROUP_ID": "0",
+    """DGL's trainer variables, and what torch.distributed.run sets for a trainer."""
+    return {**dgl_env(spec, ip_config), "DGL_ROLE": "client", "DGL_DIST_MODE": "distributed", "DGL_GROUP_ID": "0",
             "MASTER_ADDR": LOCALHOST, "MASTER_PORT": str(master_port), "RANK": str(rank),
             "WORLD_SIZE": str(spec.num_trainers), "LOCAL_RANK": str(rank % spec.trainers_per_part),
             "HG2M_MACHINE": str(rank // spec.trainers_per_part),
