@@ -147,6 +147,13 @@ def target_labels(column: np.ndarray, manifest: SnapshotManifest) -> torch.Tenso
     return torch.from_numpy(column.copy())
 
 
+def index_mask(ids: torch.Tensor, num_nodes: int) -> torch.Tensor:
+    """(num_nodes,) bool, True at `ids` (on their device)."""
+    mask = torch.zeros(num_nodes, dtype=torch.bool, device=ids.device)
+    mask[ids] = True
+    return mask
+
+
 def split_indices(split: np.ndarray) -> dict[str, torch.Tensor]:
     return {name: torch.from_numpy(np.flatnonzero(split == name)) for name in LABELLED_SPLITS}
 

@@ -11,14 +11,9 @@ from __future__ import annotations
 
 import torch
 
+from hg2m.data.graph import index_mask
 from hg2m.distill.losses import EdgeTargets, kd_loss
 from hg2m.labels import is_multi_label, log_probs, supervised_loss
-
-
-def membership(ids: torch.Tensor, num_nodes: int) -> torch.Tensor:
-    mask = torch.zeros(num_nodes, dtype=torch.bool, device=ids.device)
-    mask[ids] = True
-    return mask
 
 
 class StudentObjective:
@@ -35,15 +30,15 @@ class StudentObjective:
         self.labels, self.teacher, self.tau = labels, teacher_logits, temperature
         self.multi_label = is_multi_label(labels)
         self.ce_weight = 1.0 if teacher_logits is None else lambda_ce
-        self.is_train, self.num_train = membership(train_idx, num_nodes), len(train_idx)
+        self.is_train, self.num_train = index_mask(train_idx, num_nodes), len(train_idx)
         self.edge_sets, self.gamma, self.num_observed = edge_sets or [], gamma, num_observed
         loss_nodes = [train_idx]
         if teacher_logits is not None:
-            self.is_distilled, self.num_distilled = membership(distill_idx, num_nodes), len(distill_idx)
+            self.is_distilled, self.num_distilled = index_mask(distill_idx, num_nodes), len(distill_idx)
             loss_nodes.append(distill_idx)
             loss_nodes += [torch.nonzero(e.targets.flatten(1).sum(1)).squeeze(1) for e in self.edge_sets]
         self.nodes = torch.unique(torch.cat(loss_nodes))  # every node with a share: what mini-batches cover
-        self.is_node = membership(self.nodes, num_nodes)
+        self.is_node = index_mask(self.nodes, num_nodes)
 
     def share(self, logits: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         """The part of the full loss owed to the nodes `rows`, given their (len(rows), C) student logits."""

@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 
 from hg2m.contracts import RunSplit, TeacherRun
-from hg2m.data.graph import HeteroGraphData
+from hg2m.data.graph import HeteroGraphData, index_mask
 from hg2m.distill.hire import pool_missing_types
 from hg2m.distill.losses import MetaPathEdges
 from hg2m.distill.metapaths import reliable_metapath_edges
@@ -40,8 +40,7 @@ def metapath_edges(
     teacher_logits: torch.Tensor, reliable: torch.Tensor, observed: torch.Tensor,
 ) -> list[MetaPathEdges]:
     """Reliable, weighted, directed meta-path edges per meta-path (HG2M+); pair similarity on the student's inputs."""
-    train_mask = torch.zeros(data.num_target_nodes, dtype=torch.bool)
-    train_mask[data.splits["train"]] = True
+    train_mask = index_mask(data.splits["train"], data.num_target_nodes)
     probs = log_probs(teacher_logits, is_multi_label(data.labels)).exp()
     edges = []
     for name in names:

@@ -28,7 +28,7 @@ import dgl
 import torch
 from pydantic import BaseModel, ConfigDict
 
-from hg2m.data.graph import HeteroGraphData
+from hg2m.data.graph import HeteroGraphData, index_mask
 from hg2m.models.rgcn import NORM_KEY, degree_scale
 
 PartMethod = Literal["auto", "metis", "random"]
@@ -61,11 +61,7 @@ def chosen_method(method: PartMethod, num_edges: int, metis_max_edges: int) -> L
 
 def split_masks(data: HeteroGraphData) -> dict[str, torch.Tensor]:
     """Node-data key -> (N,) bool mask of the target nodes in that split."""
-    masks = {}
-    for split, key in MASK_KEYS.items():
-        masks[key] = torch.zeros(data.num_target_nodes, dtype=torch.bool)
-        masks[key][data.splits[split]] = True
-    return masks
+    return {key: index_mask(data.splits[split], data.num_target_nodes) for split, key in MASK_KEYS.items()}
 
 
 def graph_with_node_data(data: HeteroGraphData) -> dgl.DGLGraph:
