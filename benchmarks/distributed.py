@@ -1,7 +1,7 @@
 """Benchmark: the teacher trained on partitions with DistDGL beside the single-process run, on the generator's graph.
 
     ./scripts/with-env python -m benchmarks.distributed [--snapshot snapshots/igb-1m | --papers 1000000]
-        [--parts 2] [--seeds 0 1 2] [--students mlp hg2m]
+        [--parts 2] [--seeds 0 1 2] [--students mlp hg2m] [--student-epochs N]
 
 Two distill runs of the `igb` dataset config (RGCN teacher with sampled mini-batches, fanouts 10, 10; transductive;
 the given students), in throw-away ZenML and MLflow stores: one in one process, one with `distributed.enabled`
@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("--parts", type=int, default=2)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--students", nargs="+", default=["mlp", "hg2m"])
+    parser.add_argument("--student-epochs", type=int, default=None, help="cap every student's epochs (default: config)")
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="hg2m-bench-"))
@@ -66,6 +67,8 @@ def run(args: argparse.Namespace, home: Path) -> None:
         distributed = mode != "one process"
         overrides = {"evaluation.seeds": args.seeds, "evaluation.settings": ["transductive"], "device": "cpu",
                      "distributed.enabled": distributed, "distributed.num_parts": args.parts}
+        if args.student_epochs is not None:
+            overrides["students.*.optim.max_epochs"] = args.student_epochs
         config = load_run_config(CONFIG_DIR / "pipelines" / "distill.yaml", "igb", overrides, teacher="rgcn",
                                  snapshot=snapshot, students=args.students)
         started = time.perf_counter()
