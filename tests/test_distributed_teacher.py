@@ -45,14 +45,18 @@ def worker_processes() -> list[psutil.Process]:
 def test_distributed_inference_gives_the_single_process_logits_of_the_same_weights(partitioned, config):
     data, parts = partitioned
     epochs = []
-    trained, peak_mib = train_teacher_distributed(data, parts, config, GraphConfig(), seed=0,
-                                                  inference_fanouts=[-1, -1],
-                                                  on_epoch=lambda epoch, record: epochs.append(epoch))
+    result = train_teacher_distributed(data, parts, config, GraphConfig(), seed=0, inference_fanouts=[-1, -1],
+                                       on_epoch=lambda epoch, record: epochs.append(epoch), with_embeddings=True)
+    trained, peak_mib = result.trained, result.peak_mib
     assert sorted(peak_mib) == ["server0", "server1", "trainer0", "trainer1"] and min(peak_mib.values()) > 10
     assert epochs == list(range(1, trained.fit.epochs_run + 1)) and trained.fit.epochs_run == 3
-    single = infer(trained.model, data).logits  # the gathered model, in the graph's own node order, one process
+    single = infer(trained.model, data)  # the gathered model, in the graph's own node order, one process
     assert trained.logits.shape == (data.num_target_nodes, data.num_classes)
-    assert torch.allclose(trained.logits, single, atol=1e-5), (trained.logits - single).abs().max()
+    assert torch.allclose(trained.logits, single.logits, atol=1e-5), (trained.logits - single.logits).abs().max()
+    # HIRE's teacher embeddings: every type's last hidden layer, featureless types included
+    assert sorted(result.embeddings) == sorted(data.graph.ntypes) == sorted(single.embeddings)
+    for ntype, embeddings in result.embeddings.items():
+        assert torch.allclose(embeddings, single.embeddings[ntype], atol=1e-5), ntype
     assert trained.metrics["val"]["micro_f1"] > 1 / data.num_classes  # it learnt something in 3 epochs
     assert worker_processes() == []
 

@@ -47,13 +47,15 @@ def train_and_report(graph: HeteroGraphData, split: RunSplit, config: TeacherCon
         if partitions is None:
             trained = train_teacher_for_run(graph, split, config, graph_config, resolve_device(device), progress,
                                             metapaths)
+            outputs = teacher_run(trained.model, graph, split, trained.logits, with_embeddings)
         else:  # the plan allows it in the transductive setting only: the partitions hold every node
             parts = distributed.num_parts  # the partitions were cut with this config
             mlflow.set_tag("distributed", f"DistDGL: {parts} parts, {parts * distributed.trainers_per_part} trainers")
-            trained, peak_mib = train_teacher_distributed(
-                graph, partitions, config, graph_config, run.seed, distributed.trainers_per_part,
-                distributed.timeout_s, progress)
-            mlflow.log_metrics({f"peak_rss_mb.{process}": mib for process, mib in peak_mib.items()})
+            result = train_teacher_distributed(graph, partitions, config, graph_config, run.seed,
+                                               distributed.trainers_per_part, distributed.timeout_s, progress,
+                                               with_embeddings=with_embeddings)
+            mlflow.log_metrics({f"peak_rss_mb.{process}": mib for process, mib in result.peak_mib.items()})
+            trained, outputs = result.trained, TeacherRun(logits=result.trained.logits, embeddings=result.embeddings)
     log_history(trained.fit.history)
     # A graph model is no row-wise pyfunc: MLflow records it as an external model (its weights are this step's
     # ZenML artifact `teacher_model`), so that the teacher and its scores show among the experiment's models.
@@ -65,7 +67,7 @@ def train_and_report(graph: HeteroGraphData, split: RunSplit, config: TeacherCon
     report = TeacherReport(model=config.model, run=run, mlflow_run_id=mlflow_run_id, best_epoch=trained.fit.best_epoch,
                            epochs_run=trained.fit.epochs_run, hidden_nodes=len(split.hidden),
                            micro_f1={part: scores["micro_f1"] for part, scores in trained.metrics.items()})
-    return trained.model, teacher_run(trained.model, graph, split, trained.logits, with_embeddings), report
+    return trained.model, outputs, report
 
 
 @step(experiment_tracker=TRACKER, output_materializers={"teacher_run": TeacherRunMaterializer})

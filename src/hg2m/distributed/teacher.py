@@ -13,7 +13,6 @@ the learned embeddings of featureless types back with the partition's `orig_ids.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import shutil
@@ -30,13 +29,14 @@ from hg2m.config import GraphConfig, TeacherConfig
 from hg2m.data.graph import HeteroGraphData
 from hg2m.distributed.cluster import ClusterSpec, run_cluster
 from hg2m.distributed.partition import EDGE_KEYS, FEATURE_KEY, LABEL_KEY, MASK_KEYS, ORIG_IDS_FILE, read_summary
+from hg2m.distributed.progress import ProgressReader, progress_writer
 from hg2m.evaluate import split_metrics
 from hg2m.labels import supervised_loss, validation
 from hg2m.models import TEACHERS, Teacher, TeacherSpec, teacher_spec
 from hg2m.models.base import ids_by_type
 from hg2m.train import EpochCallback, FitResult, TrainedModel, fit, seed_everything
 
-JOB_FILE, MODEL_FILE, PROGRESS_FILE = "job.pt", "model.pt", "progress.jsonl"
+JOB_FILE, MODEL_FILE = "job.pt", "model.pt"
 
 
 @dataclass(frozen=True)
@@ -48,31 +48,43 @@ class TeacherJob:
     graph_name: str
     seed: int
     inference_fanouts: list[int]  # -1 everywhere: every neighbour (the full-batch logits)
+    with_embeddings: bool  # also every node's last hidden layer, by type (what HIRE distils)
 
 
-def logits_file(rank: int) -> str:
-    return f"logits{rank}.pt"
+@dataclass
+class DistributedTeacher:
+    """What train_teacher_distributed returns: the trained model and its logits as one process would return them,
+    every type's embeddings (with_embeddings; else None), and each process's peak resident memory in MiB."""
+
+    trained: TrainedModel
+    embeddings: dict[str, torch.Tensor] | None
+    peak_mib: dict[str, float]
+
+
+def outputs_file(rank: int) -> str:
+    return f"outputs{rank}.pt"
 
 
 def train_teacher_distributed(
     data: HeteroGraphData, partitions: Path, config: TeacherConfig, graph_config: GraphConfig, seed: int,
     trainers_per_part: int = 1, timeout_s: float = 3600, on_epoch: EpochCallback | None = None,
-    inference_fanouts: list[int] | None = None,
-) -> tuple[TrainedModel, dict[str, float]]:
+    inference_fanouts: list[int] | None = None, with_embeddings: bool = False,
+) -> DistributedTeacher:
     """Train `config` on the partitions of `data`'s graph (`partitions`, as hg2m.distributed.partition wrote them)
     with one server per part and `trainers_per_part` trainers each, all on this host. Training samples the config's
-    `sampling.fanouts`; validation and the soft labels use `inference_fanouts` (default: the config's inference
-    fanouts). Also returns each process's peak resident memory in MiB (`server0`, `trainer0`, ...)."""
+    `sampling.fanouts`; validation, the soft labels and the embeddings use `inference_fanouts` (default: the
+    config's inference fanouts). Peaks are keyed by process (`server0`, `trainer0`, ...)."""
     if not config.trains_on_partitions:
         raise ValueError(f"teacher {config.model!r} does not train on partitions")
     book = read_summary(partitions)
     job_dir = Path(tempfile.mkdtemp(prefix="hg2m-distributed-"))
     job = TeacherJob(spec=teacher_spec(data, graph_config, {}), config=config, graph_name=book.graph_name, seed=seed,
-                     inference_fanouts=inference_fanouts or config.sampling.predict_fanouts)
+                     inference_fanouts=inference_fanouts or config.sampling.predict_fanouts,
+                     with_embeddings=with_embeddings)
     torch.save(job, job_dir / JOB_FILE)
     cluster = ClusterSpec(num_parts=book.num_parts, trainers_per_part=trainers_per_part,
                           part_config=Path(partitions) / book.config_file, job_dir=job_dir)
-    progress = ProgressReader(job_dir / PROGRESS_FILE, on_epoch)
+    progress = ProgressReader(job_dir, on_epoch)
     peak_mib = run_cluster(cluster, timeout_s, on_poll=progress.poll)  # on failure the job folder stays, for its logs
     progress.poll()
     original = torch.load(Path(partitions) / ORIG_IDS_FILE)["nodes"]
@@ -80,27 +92,16 @@ def train_teacher_distributed(
     model = TEACHERS[config.model](job.spec, config)
     model.load_state_dict(in_original_order(saved["state_dict"], original))
     model.eval()
-    logits = gathered_logits(job_dir, cluster.num_trainers, original[data.target_type], data.num_target_nodes)
+    shares = [torch.load(job_dir / outputs_file(rank)) for rank in range(cluster.num_trainers)]
     shutil.rmtree(job_dir, ignore_errors=True)
+    target = data.target_type
+    logits = gathered([share[target]["ids"] for share in shares], [share[target]["logits"] for share in shares],
+                      original[target], f"{target} logits")
+    embeddings = {t: gathered([share[t]["ids"] for share in shares], [share[t]["embeddings"] for share in shares],
+                              original[t], f"{t} embeddings") for t in data.graph.ntypes} if with_embeddings else None
     fit_result = FitResult(**saved["fit"])
-    return TrainedModel(model=model, logits=logits, fit=fit_result, metrics=split_metrics(logits, data)), peak_mib
-
-
-class ProgressReader:
-    """Hands the epochs trainer 0 records to the caller's callback (the progress bar, MLflow), as they come."""
-
-    def __init__(self, path: Path, on_epoch: EpochCallback | None):
-        self.path, self.on_epoch, self.seen = path, on_epoch, 0
-
-    def poll(self) -> None:
-        if self.on_epoch is None or not self.path.exists():
-            return
-        text = self.path.read_text()
-        complete = text[: text.rfind("\n") + 1].splitlines()  # a line being written waits for the next poll
-        for line in complete[self.seen:]:
-            record = json.loads(line)
-            self.on_epoch(record.pop("epoch"), record)
-        self.seen = len(complete)
+    trained = TrainedModel(model=model, logits=logits, fit=fit_result, metrics=split_metrics(logits, data))
+    return DistributedTeacher(trained, embeddings, peak_mib)
 
 
 def in_original_order(state: dict[str, torch.Tensor], original: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -116,15 +117,15 @@ def in_original_order(state: dict[str, torch.Tensor], original: dict[str, torch.
     return state
 
 
-def gathered_logits(job_dir: Path, num_trainers: int, original_target: torch.Tensor, num_nodes: int) -> torch.Tensor:
-    """Every trainer's share of the logits, placed at the original ids of its target nodes."""
-    shares = [torch.load(job_dir / logits_file(rank)) for rank in range(num_trainers)]
-    ids = torch.cat([share["ids"] for share in shares])
+def gathered(ids: list[torch.Tensor], rows: list[torch.Tensor], original: torch.Tensor, what: str) -> torch.Tensor:
+    """The trainers' shares of one type's rows (partition ids, rows), placed at the nodes' original ids."""
+    ids, rows = torch.cat(ids), [share for share in rows if len(share)]  # a trainer may hold no node of a type
+    num_nodes = len(original)
     if not torch.equal(ids.sort().values, torch.arange(num_nodes)):
-        raise RuntimeError(f"the trainers' logits cover {ids.unique().numel()} of {num_nodes} target nodes")
-    logits = torch.empty(num_nodes, shares[0]["logits"].shape[1])
-    logits[original_target[ids]] = torch.cat([share["logits"] for share in shares])
-    return logits
+        raise RuntimeError(f"the trainers' {what} cover {ids.unique().numel()} of {num_nodes} nodes")
+    out = torch.empty(num_nodes, rows[0].shape[1])
+    out[original[ids]] = torch.cat(rows)
+    return out
 
 
 # --- the trainer process -------------------------------------------------------------------------------------------
@@ -163,15 +164,26 @@ def run_trainer(job_dir: Path) -> None:
         labels = graph.nodes[target].data[LABEL_KEY][ids]
         return validation(all_gathered(logits), all_gathered(labels))
 
-    record = progress_writer(job_dir / PROGRESS_FILE) if rank == 0 else None
-    result = fit(parallel, losses, val_score, job.config.optim, record)
-    every = own_share(graph, target, torch.ones(graph.num_nodes(target), dtype=torch.bool))
-    ids, logits = infer(model, graph, job.spec, every, job.inference_fanouts, sampling.inference_batch_size)
-    torch.save({"ids": ids, "logits": logits}, job_dir / logits_file(rank))
+    result = fit(parallel, losses, val_score, job.config.optim, progress_writer(job_dir, rank))
+    torch.save(outputs(model, graph, job), job_dir / outputs_file(rank))
     if rank == 0:
         torch.save({"state_dict": model.state_dict(), "fit": dataclasses.asdict(result)}, job_dir / MODEL_FILE)
     torch.distributed.barrier()
     torch.distributed.destroy_process_group()
+
+
+def outputs(model: Teacher, graph: dgl.distributed.DistGraph, job: TeacherJob) -> dict[str, dict[str, torch.Tensor]]:
+    """This trainer's share of the target nodes' logits, and with_embeddings of every type's embeddings: node type ->
+    {"ids": partition ids, "logits" or "embeddings": their rows}."""
+    target, batch_size = job.spec.target_type, job.config.sampling.inference_batch_size
+    every = {t: own_share(graph, t, torch.ones(graph.num_nodes(t), dtype=torch.bool)) for t in graph.ntypes}
+    ids, logits = infer(model, graph, job.spec, every[target], job.inference_fanouts, batch_size)
+    shares = {target: {"ids": ids, "logits": logits}}
+    if job.with_embeddings:
+        for ntype, nodes in every.items():
+            ids, embeddings = infer(model, graph, job.spec, nodes, job.inference_fanouts, batch_size, ntype)
+            shares.setdefault(ntype, {}).update({"ids": ids, "embeddings": embeddings})
+    return shares
 
 
 def own_share(graph: dgl.distributed.DistGraph, target: str, mask) -> torch.Tensor:
@@ -196,31 +208,25 @@ def batch_inputs(graph: dgl.distributed.DistGraph, spec: TeacherSpec, input_node
 
 
 def infer(model: Teacher, graph: dgl.distributed.DistGraph, spec: TeacherSpec, nodes: torch.Tensor,
-          fanouts: list[int], batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(ids, logits) of `nodes`, batch by batch over sampled neighbourhoods (-1: every neighbour)."""
-    target = spec.target_type
-    loader = dgl.dataloading.DistNodeDataLoader(graph, {target: nodes}, dgl.dataloading.NeighborSampler(fanouts),
+          fanouts: list[int], batch_size: int, embeddings_of: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids, logits) of target `nodes`, batch by batch over sampled neighbourhoods (-1: every neighbour); or, with
+    `embeddings_of` a node type, (ids, the last hidden layer) of those nodes of that type."""
+    ntype = embeddings_of or spec.target_type
+    loader = dgl.dataloading.DistNodeDataLoader(graph, {ntype: nodes}, dgl.dataloading.NeighborSampler(fanouts),
                                                 batch_size=batch_size, shuffle=False, drop_last=False)
     model.eval()
-    ids, logits = [], []
+    ids, rows = [], []
     with torch.no_grad():
         for input_nodes, output_nodes, blocks in loader:
-            ids.append(output_nodes[target])
-            logits.append(model(*batch_inputs(graph, spec, input_nodes, blocks)).logits)
+            out = model(*batch_inputs(graph, spec, input_nodes, blocks))
+            ids.append(output_nodes[ntype])
+            rows.append(out.embeddings[ntype] if embeddings_of else out.logits)
     if not ids:
-        return nodes.new_empty(0), torch.empty(0, spec.num_classes)
-    return torch.cat(ids), torch.cat(logits)
+        return nodes.new_empty(0), torch.empty(0, spec.num_classes if embeddings_of is None else 0)
+    return torch.cat(ids), torch.cat(rows)
 
 
 def all_gathered(tensor: torch.Tensor) -> torch.Tensor:
     shares = [None] * torch.distributed.get_world_size()
     torch.distributed.all_gather_object(shares, tensor)
     return torch.cat(shares)
-
-
-def progress_writer(path: Path) -> EpochCallback:
-    def record(epoch: int, values: dict[str, float]) -> None:
-        with path.open("a") as out:
-            out.write(json.dumps({"epoch": epoch, **values}) + "\n")
-
-    return record
