@@ -117,6 +117,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="train the teacher on this many partitions of the graph with DistDGL (one graph server "
                         "and one trainer each, here on this host; transductive only; docs/scale.md). Sets "
                         "distributed.enabled and distributed.num_parts")
+    parser.add_argument("--student-processes", type=positive_int, default=None,
+                        help="train every student data-parallel in this many processes on this host (PyTorch DDP; "
+                        "the same updates as one process). Sets distributed.student_processes")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="torch device")
     parser.add_argument("--no-cache", action="store_true", help="re-run every step instead of reusing cached ones")
     parser.add_argument("--mlflow-uri", default=None, help=MLFLOW_URI_HELP)
@@ -139,6 +142,7 @@ def overrides_from(args: argparse.Namespace) -> dict[str, object]:
         "promotion.margin": args.margin,
         "distributed.enabled": True if args.partitions else None,
         "distributed.num_parts": args.partitions,
+        "distributed.student_processes": args.student_processes,
     }
     return {key: value for key, value in candidates.items() if value is not None}
 

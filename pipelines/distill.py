@@ -159,6 +159,7 @@ def distill(run_config: dict, plan: dict, source_fingerprint: str) -> None:
                                  teacher_runs=teacher_runs if student_plan.soft_labels else [],
                                  tuning=config.tuning, transforms=transforms, raw_example=raw_example,
                                  class_names=config.dataset.class_names, tuning_run=plan.tuning_run,
+                                 distributed=config.distributed,
                                  **({"metapath_neighbours": pairs} if student_plan.metapath_term else {}),
                                  id=student_step(student_plan.name))
         student_models.append(models)

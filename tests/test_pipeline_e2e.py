@@ -13,7 +13,7 @@ from hg2m.data.validation import SnapshotValidationError
 from hg2m.evaluate import classification_metrics
 from hg2m.labels import decode_bitmasks
 from hg2m.student import predict_logits
-from pipelines.distill import run_distill, teacher_step
+from pipelines.distill import run_distill, student_step, teacher_step
 
 pytestmark = pytest.mark.e2e
 
@@ -230,10 +230,11 @@ def test_other_datasets_and_teachers_run_end_to_end(dataset, teacher, floor, mlf
 def test_multi_label_graph_trains_serves_and_gates_end_to_end(mlflow_uri, tmp_path):
     """HGB's IMDB, a set of genres per movie: binary cross-entropy teachers and students, reliable nodes and
     meta-path edges on label sets, HIRE, the gate's Micro-F1, and served predictions as bitmasks; with
-    `distributed.enabled`, the graph partitioned and the teacher trained on the parts (DistDGL). Floor: Drama
+    `distributed.enabled`, the graph partitioned and the teacher trained on the parts (DistDGL, HIRE's embeddings
+    from distributed inference), and the students trained data-parallel in 2 processes (DDP). Floor: Drama
     alone for every movie scores a Micro-F1 of about 0.45, each genre guessed at its base rate about 0.39."""
     overrides = {**QUICK, "evaluation.settings": ["transductive"], "students.*.optim.max_epochs": 150,
-                 "distributed.enabled": True}
+                 "distributed.enabled": True, "distributed.student_processes": 2}
     config = load_run_config(DISTILL, "hgb_imdb", overrides, teacher="rgcn")
     config = config.model_copy(update={"students": [s for s in config.students
                                                     if s.name in ("mlp", "hg2m", "hg2m_plus", "hire")]})
@@ -261,6 +262,10 @@ def test_multi_label_graph_trains_serves_and_gates_end_to_end(mlflow_uri, tmp_pa
     report = outcome.load(teacher_step(reg.run), "teacher_report")
     tags = MlflowClient(mlflow_uri).get_run(report.mlflow_run_id).data.tags
     assert tags["distributed"] == "DistDGL: 2 parts, 2 trainers"
+    student_report = outcome.load(student_step(reg.student), "student_report")
+    student_run = MlflowClient(mlflow_uri).get_run(student_report.mlflow_run_id)
+    assert student_run.data.tags["data_parallel"] == "DDP: 2 processes"
+    assert {"transductive_s0/peak_rss_mb.rank0", "transductive_s0/peak_rss_mb.rank1"} <= set(student_run.data.metrics)
 
 
 def test_every_step_reports_its_time_and_peak_memory(first_run):

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from hg2m.config import StudentConfig
 from hg2m.data.graph import HeteroGraphData
@@ -28,7 +29,7 @@ from hg2m.labels import is_multi_label, validation
 from hg2m.models.inputs import gather_rows
 from hg2m.models.mlp import MLP, PreparedInputs, StudentInputs, run_mlp
 from hg2m.plan import StudentPlan
-from hg2m.train import EpochCallback, TrainedModel, fit, seed_everything
+from hg2m.train import EpochCallback, FitResult, TrainedModel, fit, seed_everything
 
 AUTO_BATCH_SIZE = 65_536  # target nodes per step when a student's loss covers more than full_batch_max_nodes
 
@@ -91,7 +92,42 @@ def train_student(
 ) -> TrainedModel:
     """Fit the student on its (N, D) inputs (dense or sparse: hg2m.student_inputs); model selection on the
     accuracy of hg2m.inductive.model_selection_nodes (the held-out validation nodes in the inductive setting).
-    Returns the MLP alone (no encoders)."""
+    Returns the MLP alone (no encoders), with its logits on every target node."""
+    student, result = fit_student(data, inputs, signals, plan, seed, device, on_epoch)
+    return scored(student, result, inputs, data)
+
+
+def scored(student: MLP, result: FitResult, inputs: torch.Tensor, data: HeteroGraphData) -> TrainedModel:
+    student.cpu()
+    logits = predict_logits(student, inputs)
+    return TrainedModel(model=student, logits=logits, fit=result, metrics=split_metrics(logits, data))
+
+
+class StudentLoss(nn.Module):
+    """The student's loss on a set of target nodes, as one forward of one module: DDP can wrap it, and its
+    parameters are the student's and, for HIRE, its neighbour encoders' (trained, then dropped)."""
+
+    def __init__(self, student: MLP, features: StudentInputs, objective: StudentObjective,
+                 relation: RelationLoss | None, hire_beta: float):
+        super().__init__()
+        self.student = student
+        self.encoders = relation.encoders if relation else None
+        self.features, self.objective, self.relation, self.hire_beta = features, objective, relation, hire_beta
+
+    def forward(self, rows: torch.Tensor, share_weight: float = 1.0, relation_weight: float = 1.0) -> torch.Tensor:
+        loss = share_weight * self.objective.share(run_mlp(self.student, rows_of(self.features, rows)), rows)
+        if self.relation:  # HIRE's relation term samples its own batch of nodes
+            loss = loss + relation_weight * self.hire_beta * self.relation(self.student, self.features)
+        return loss
+
+
+def fit_student(
+    data: HeteroGraphData, inputs: torch.Tensor, signals: TeacherSignals, plan: StudentPlan, seed: int,
+    device: torch.device, on_epoch: EpochCallback | None = None,
+) -> tuple[MLP, FitResult]:
+    """train_student's training. Inside a torch.distributed process group (hg2m.distributed.students) this process
+    is one of the group's data-parallel ranks: it takes its slice of every batch, and DDP adds up the ranks'
+    gradients, so that every rank makes the updates one process would."""
     config = plan.config
     seed_everything(seed)
     student = build_student(config, inputs.shape[1], data.num_classes).to(device)
@@ -100,41 +136,43 @@ def train_student(
     train_idx = data.splits["train"].to(device)
     val_idx = model_selection_nodes(data, signals.observed).to(device)
     observed_idx = torch.nonzero(signals.observed).squeeze(1).to(device)
-    trained: nn.Module = student
     relation = None
     if plan.embeddings:
         others = [t for t in data.graph.ntypes if t != data.target_type]
         dims = {t: data.features[t].shape[1] for t in others if t in data.features}
         encoders = HireEncoders(dims, config.hidden_dim, {t: data.graph.num_nodes(t) for t in others}).to(device)
-        trained = nn.ModuleDict({"student": student, "encoders": encoders})  # encoders train, then are dropped
         relation = RelationLoss(data, signals, config, encoders, seed, device)
     objective = student_objective(signals, plan, labels, train_idx, observed_idx, device)
+    loss = StudentLoss(student, features, objective, relation, config.hire_beta)
+    rank, ranks = data_parallel_rank()
+    trained = DistributedDataParallel(loss, find_unused_parameters=True) if ranks > 1 else loss
     batch_size = batch_size_for(config, len(objective.nodes))
     every_row = torch.arange(inputs.shape[0], device=device)
-    order = torch.Generator().manual_seed(seed)
-
-    def loss_fn() -> torch.Tensor | Iterator[torch.Tensor]:
-        if batch_size is None:
-            loss = objective.share(run_mlp(student, features), every_row)
-            return loss + config.hire_beta * relation(student, features) if relation else loss
-        return batch_losses()
+    order = torch.Generator().manual_seed(seed)  # the same on every rank: the ranks split the same batches
 
     def batch_losses() -> Iterator[torch.Tensor]:
-        """One optimiser step per batch of the nodes with a share of the loss, in a fresh order each epoch."""
-        shuffled = objective.nodes[torch.randperm(len(objective.nodes), generator=order).to(device)]
-        batches = shuffled.split(batch_size)
+        """One optimiser step per batch of the nodes with a share of the loss, in a fresh order each epoch (or
+        one step on every node: full batch)."""
+        if batch_size is None:
+            batches = [every_row]
+        else:
+            batches = objective.nodes[torch.randperm(len(objective.nodes), generator=order).to(device)].split(batch_size)
         for rows in batches:
-            loss = objective.share(run_mlp(student, rows_of(features, rows)), rows)
-            # HIRE's relation term samples its own batch: spread one full-batch call's weight over the epoch
-            yield loss + config.hire_beta * relation(student, features) / len(batches) if relation else loss
+            # DDP averages the ranks' gradients: scaling each rank's share by the number of ranks adds them up. The
+            # relation term is one sample per rank (spread over the epoch's steps), so it is averaged.
+            yield trained(rows.tensor_split(ranks)[rank], share_weight=ranks, relation_weight=1 / len(batches))
 
     def val_score() -> float | tuple[float, float]:
         return validation(run_mlp(student, rows_of(features, val_idx)), labels[val_idx])
 
-    result = fit(trained, loss_fn, val_score, config.optim, on_epoch)
-    student.cpu()
-    logits = predict_logits(student, inputs)
-    return TrainedModel(model=student, logits=logits, fit=result, metrics=split_metrics(logits, data))
+    return student, fit(trained, batch_losses, val_score, config.optim, on_epoch)
+
+
+def data_parallel_rank() -> tuple[int, int]:
+    """(this process's rank, the number of ranks): (0, 1) outside a torch.distributed process group."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
 
 
 def batch_size_for(config: StudentConfig, loss_nodes: int) -> int | None:

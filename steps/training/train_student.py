@@ -13,11 +13,12 @@ from matplotlib.figure import Figure
 from torch import nn
 from zenml import step
 
-from hg2m.config import TuningConfig
+from hg2m.config import DistributedConfig, TuningConfig
 from hg2m.contracts import FeatureTransforms, InputMatrix, RunSplit, StudentReport, StudentRunReport, TeacherRun
 from hg2m.data.graph import HeteroGraphData
 from hg2m.distill.reliability import reliable_mask, unlabelled_nodes
 from hg2m.distill.signals import TeacherSignals, build_signals
+from hg2m.distributed.students import train_student_data_parallel
 from hg2m.labels import is_multi_label
 from hg2m.plan import Run, StudentPlan
 from hg2m.progress import EpochProgress
@@ -44,13 +45,18 @@ def student(
     class_names: list[str],
     tuning_run: Run | None = None,
     metapath_neighbours: pd.DataFrame | None = None,
+    distributed: DistributedConfig | None = None,
 ) -> tuple[Annotated[nn.ModuleDict, "student_models"], Annotated[StudentReport, "student_report"]]:
     """`teacher_runs` is aligned with `splits`, or empty when the plan does not use soft labels. Reliable nodes
     are drawn from the teacher's logits with the student's own p (tuned or configured). Each run's model is
     logged to the student's MLflow run as it would be served (behind the target type's input transform, so it
-    takes raw features; `raw_example` is a few nodes' raw features for its input example), with its scores."""
+    takes raw features; `raw_example` is a few nodes' raw features for its input example), with its scores. With
+    `distributed.student_processes` > 1 every training (trials included) runs data-parallel in that many processes."""
     mlflow_run_id = link_runs()
     mlflow.set_tag("student", plan.name)
+    ranks = distributed.student_processes if distributed else 1
+    if ranks > 1:
+        mlflow.set_tag("data_parallel", f"DDP: {ranks} processes")
     mlflow.log_params({**flatten(plan.config.model_dump(), "student."), "runs": [s.run.key for s in splits],
                        "metapaths": list(plan.metapaths), "inputs": plan.inputs, "input_width": inputs.layout.width,
                        "snapshot_hash": graph.snapshot_hash})
@@ -66,7 +72,12 @@ def student(
                                      unlabelled_nodes(graph.splits, split.observed()), student_plan.reliable_ratio)
         signals = build_signals(graph, rows, student_plan, split, teacher=teacher, reliable=reliable,
                                 pairs=metapath_neighbours)
-        return train_student(graph, rows, signals, student_plan, split.run.seed, device_, on_epoch), signals
+        if ranks == 1:
+            return train_student(graph, rows, signals, student_plan, split.run.seed, device_, on_epoch), signals
+        trained, peak_mib = train_student_data_parallel(graph, rows, signals, student_plan, split.run.seed, device_,
+                                                        ranks, distributed.timeout_s, on_epoch)
+        mlflow.log_metrics({f"{split.run.key}/peak_rss_mb.{name}": mib for name, mib in peak_mib.items()})
+        return trained, signals
 
     trial_numbers = itertools.count()
 

@@ -292,8 +292,12 @@ class DistributedConfig(StrictModel):
                           "on the parts with DistDGL (graph servers and DDP trainers; transductive setting only).")
     num_parts: int = Field(2, ge=1, description="Parts: one per machine that serves a part of the graph.")
     trainers_per_part: int = Field(1, ge=1, description="Trainer processes per part (machine).")
-    timeout_s: int = Field(24 * 3600, gt=0, description="The most seconds distributed teacher training may take; "
-                           "then every process is stopped and the step fails.")
+    student_processes: int = Field(1, ge=1, description="Processes that train each student data-parallel on this "
+                                   "host (PyTorch DDP: gloo on the CPU, NCCL with one GPU per process); each step's "
+                                   "batch is split between them and their gradients are added up, so the updates "
+                                   "are one process's. 1: in the step's own process. Independent of `enabled`.")
+    timeout_s: int = Field(24 * 3600, gt=0, description="The most seconds distributed training (a teacher, or a "
+                           "data-parallel student's run) may take; then every process is stopped and the step fails.")
     part_method: Literal["auto", "metis", "random"] = Field(
         "auto", description="metis (balanced parts that keep neighbourhoods together; holds the whole graph in "
         "memory), random, or auto: metis up to `metis_max_edges` edges, random beyond.")

@@ -94,10 +94,10 @@ def die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def start(name: str, env: dict[str, str], spec: ClusterSpec) -> Process:
-    log = spec.job_dir / f"{name}.log"
+def start(name: str, env: dict[str, str], job_dir: Path) -> Process:
+    log = job_dir / f"{name}.log"
     with log.open("w") as out:
-        popen = subprocess.Popen([sys.executable, "-m", WORKER_MODULE, str(spec.job_dir)],
+        popen = subprocess.Popen([sys.executable, "-m", WORKER_MODULE, str(job_dir)],
                                  env={**os.environ, **env, "HG2M_PROCESS": name}, stdout=out,
                                  stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent)
     return Process(name, popen, log)
@@ -125,9 +125,9 @@ def run_cluster(spec: ClusterSpec, timeout_s: float, on_poll: Callable[[], None]
     raises DistributedError with its log's tail."""
     ip_config = spec.job_dir / "ip_config.txt"
     write_ip_config(ip_config, spec.num_parts)
-    servers = [start(f"server{i}", server_env(spec, ip_config, i), spec) for i in range(spec.num_parts)]
+    servers = [start(f"server{i}", server_env(spec, ip_config, i), spec.job_dir) for i in range(spec.num_parts)]
     master_port = free_port()
-    trainers = [start(f"trainer{rank}", trainer_env(spec, ip_config, rank, master_port), spec)
+    trainers = [start(f"trainer{rank}", trainer_env(spec, ip_config, rank, master_port), spec.job_dir)
                 for rank in range(spec.num_trainers)]
     everything = servers + trainers
     try:
@@ -137,8 +137,29 @@ def run_cluster(spec: ClusterSpec, timeout_s: float, on_poll: Callable[[], None]
             time.sleep(POLL_SECONDS)
     finally:
         stop(everything)
-    return {p.name: float(path.read_text()) for p in everything
-            if (path := spec.job_dir / f"{p.name}{PEAK_SUFFIX}").exists()}
+    return peaks(everything, spec.job_dir)
+
+
+def run_data_parallel(job_dir: Path, num_ranks: int, timeout_s: float,
+                      on_poll: Callable[[], None] | None = None) -> dict[str, float]:
+    """`num_ranks` processes of a PyTorch job (no graph servers: HG2M_JOB=students), with what torch.distributed.run
+    sets for each; stopped and reported as run_cluster's trainers (`rank0`, `rank1`, ...)."""
+    master_port = free_port()
+    threads = str(max(1, (os.cpu_count() or 1) // num_ranks))
+    ranks = [start(f"rank{rank}", {"HG2M_JOB": "students", "MASTER_ADDR": LOCALHOST, "MASTER_PORT": str(master_port),
+                                   "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(num_ranks),
+                                   "OMP_NUM_THREADS": threads}, job_dir)
+             for rank in range(num_ranks)]
+    try:
+        wait_for_trainers(ranks, [], time.monotonic() + timeout_s, on_poll)
+    finally:
+        stop(ranks)
+    return peaks(ranks, job_dir)
+
+
+def peaks(processes: list[Process], job_dir: Path) -> dict[str, float]:
+    """Each process's peak resident memory in MiB, as it wrote it when it ended."""
+    return {p.name: float(path.read_text()) for p in processes if (path := job_dir / f"{p.name}{PEAK_SUFFIX}").exists()}
 
 
 def wait_for_trainers(trainers: list[Process], servers: list[Process], deadline: float,

@@ -1,5 +1,7 @@
-"""The entry point of every DistDGL process hg2m starts: `python -m hg2m.distributed.worker JOB_DIR`.
+"""The entry point of every process hg2m starts: `python -m hg2m.distributed.worker JOB_DIR`.
 
+HG2M_JOB=students: a data-parallel student rank (hg2m.distributed.students), with torch.distributed's variables.
+Otherwise a DistDGL process:
 DGL_ROLE (set by hg2m.distributed.cluster here, or by DGL's tools/launch.py on a cluster, with the other DGL_*
 variables and torch.distributed's RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT) says whether this is a graph server,
 which serves its partition until every trainer has left, or a trainer, which runs the job in JOB_DIR
@@ -53,7 +55,11 @@ def one_host(ip_config: Path) -> bool:
 
 
 def main(job_dir: Path) -> None:
-    if os.environ.get("DGL_ROLE") == "server":
+    if os.environ.get("HG2M_JOB") == "students":
+        from hg2m.distributed.students import run_rank
+
+        run_rank(job_dir)
+    elif os.environ.get("DGL_ROLE") == "server":
         serve()
     else:
         if one_host(Path(os.environ["DGL_IP_CONFIG"])):
