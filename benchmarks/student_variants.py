@@ -7,7 +7,8 @@ Transductive, no ZenML or MLflow: per seed the teacher is trained once (hg2m.tea
 student (default `hg2m_nb`) once per variant, each a `key=value` list joined by ',' (`lr`, `weight_decay`: the
 optimiser; `norm`, `dropout`, `hidden_dim`: the MLP). Prints the teacher's logit spread and test accuracy, and per
 variant the student's test accuracy, its chosen and last epoch, and the largest training loss after epoch 5 (a
-loss far above the first epochs' is a diverged run).
+loss far above the first epochs' is a diverged run). Also `max_epochs`, `patience`, `early_stopping` (the optimiser's
+stopping) and `temperature`, `lambda_ce` (the distillation loss).
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import os
 import platform
 import time
 
-OPTIM_KEYS = {"lr": float, "weight_decay": float}
-MODEL_KEYS = {"norm": str, "dropout": float, "hidden_dim": int}
+OPTIM_KEYS = {"lr": float, "weight_decay": float, "max_epochs": int, "patience": int,
+              "early_stopping": lambda value: value.lower() in ("1", "true", "yes")}
+MODEL_KEYS = {"norm": str, "dropout": float, "hidden_dim": int, "temperature": float, "lambda_ce": float}
 
 
 def parse_variant(text: str) -> tuple[dict, dict]:

@@ -113,9 +113,16 @@ class StudentLoss(nn.Module):
         self.student = student
         self.encoders = relation.encoders if relation else None
         self.features, self.objective, self.relation, self.hire_beta = features, objective, relation, hire_beta
+        self.every_row = torch.arange(len(objective.labels), device=objective.labels.device)
 
-    def forward(self, rows: torch.Tensor, share_weight: float = 1.0, relation_weight: float = 1.0) -> torch.Tensor:
-        loss = share_weight * self.objective.share(run_mlp(self.student, rows_of(self.features, rows)), rows)
+    def forward(self, rows: torch.Tensor | None, share_weight: float = 1.0, relation_weight: float = 1.0,
+                ) -> torch.Tensor:
+        """The share of `rows` (None: every node, from the inputs as they are rather than a copy of their rows)."""
+        if rows is None:
+            logits, rows = run_mlp(self.student, self.features), self.every_row
+        else:
+            logits = run_mlp(self.student, rows_of(self.features, rows))
+        loss = share_weight * self.objective.share(logits, rows)
         if self.relation:  # HIRE's relation term samples its own batch of nodes
             loss = loss + relation_weight * self.hire_beta * self.relation(self.student, self.features)
         return loss
@@ -147,20 +154,20 @@ def fit_student(
     rank, ranks = data_parallel_rank()
     trained = DistributedDataParallel(loss, find_unused_parameters=True) if ranks > 1 else loss
     batch_size = batch_size_for(config, len(objective.nodes))
-    every_row = torch.arange(inputs.shape[0], device=device)
     order = torch.Generator().manual_seed(seed)  # the same on every rank: the ranks split the same batches
 
     def batch_losses() -> Iterator[torch.Tensor]:
         """One optimiser step per batch of the nodes with a share of the loss, in a fresh order each epoch (or
         one step on every node: full batch)."""
         if batch_size is None:
-            batches = [every_row]
+            batches = [None] if ranks == 1 else [loss.every_row]
         else:
             batches = objective.nodes[torch.randperm(len(objective.nodes), generator=order).to(device)].split(batch_size)
         for rows in batches:
             # DDP averages the ranks' gradients: scaling each rank's share by the number of ranks adds them up. The
             # relation term is one sample per rank (spread over the epoch's steps), so it is averaged.
-            yield trained(rows.tensor_split(ranks)[rank], share_weight=ranks, relation_weight=1 / len(batches))
+            mine = None if rows is None else rows.tensor_split(ranks)[rank]
+            yield trained(mine, share_weight=ranks, relation_weight=1 / len(batches))
 
     def val_score() -> float | tuple[float, float]:
         return validation(run_mlp(student, rows_of(features, val_idx)), labels[val_idx])
