@@ -26,6 +26,21 @@ def test_fit_restores_best_epoch_and_stops_early():
     assert [r["best_val_micro_f1"] for r in result.history] == [0.1, 0.5, 0.5, 0.5, 0.5]
 
 
+def test_a_tie_keeps_the_later_epoch_without_prolonging_training():
+    model = torch.nn.Linear(1, 1, bias=False)
+    scores = iter([0.1, 0.5, 0.3, 0.5, 0.2, 0.9])
+    weights = []
+
+    def val():
+        weights.append(model.weight.item())
+        return next(scores)
+
+    result = fit(model, lambda: (model.weight - 10.0).pow(2).sum(), val, OptimConfig(lr=0.1, max_epochs=6, patience=3))
+    # epoch 4 ties epoch 2's 0.5 and is kept; only epoch 2 was progress, so training stops after epoch 5
+    assert (result.best_epoch, result.best_val_micro_f1, result.epochs_run) == (4, 0.5, 5)
+    assert model.weight.item() == pytest.approx(weights[3]) and weights[3] != pytest.approx(weights[1])
+
+
 def test_a_falling_validation_loss_keeps_a_flat_score_training():
     """Multi-label plateaus (hg2m.labels.validation): the score is flat, the loss still falls, training goes on;
     the weights kept are still those of the best score."""

@@ -65,7 +65,10 @@ def fit(
     val_score_fn runs it in eval mode (under no_grad) and returns the validation Micro-F1 (accuracy for
     single-label classes), or (Micro-F1, validation loss): then an epoch that lowers the loss also counts as
     progress for early stopping, though the kept weights are still those of the best Micro-F1
-    (hg2m.labels.validation says when).
+    (hg2m.labels.validation says when). Of epochs that tie for the best Micro-F1 the last is kept, as GLNN's
+    training loop keeps it (`score_val >= best_score_val`): on a small validation set (a few dozen held-out nodes
+    in the inductive setting) ties are common, and the first epoch to reach a score may be an undertrained one
+    that got there by luck. Only a strictly better score counts as progress, so ties do not prolong training.
     """
     optimizer = torch.optim.Adam(model.parameters(), lr=optim.lr, weight_decay=optim.weight_decay)
     best_state, best_f1, best_epoch, history = None, -1.0, 0, []
@@ -78,8 +81,9 @@ def fit(
         with torch.no_grad():
             val_f1, val_loss = as_score_and_loss(val_score_fn())
         if val_f1 > best_f1:
-            best_f1, best_epoch, best_state = val_f1, epoch, copy.deepcopy(model.state_dict())
             progress_epoch = epoch
+        if val_f1 >= best_f1:  # a tie keeps the later epoch (see the docstring)
+            best_f1, best_epoch, best_state = val_f1, epoch, copy.deepcopy(model.state_dict())
         if val_loss is not None and val_loss < best_loss:
             best_loss, progress_epoch = val_loss, epoch
         record = {"loss": loss, "val_micro_f1": val_f1, "best_val_micro_f1": best_f1,
