@@ -1,4 +1,4 @@
-"""Test isolation and tiny graphs.
+"""Test isolation, tiny graphs, the generator's small graphs and the distributed workers a test started.
 
 ZenML reads its config path once, when zenml is imported, and test modules import zenml when they are
 collected. `pytest_configure` runs before collection, so it points ZenML (and the `mlflow_uri` fixture)
@@ -10,17 +10,22 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 import scipy.sparse as sp
 
+from hg2m.config import SyntheticGraphConfig
 from hg2m.data.snapshot import (
     GraphSnapshot,
     RelationInfo,
     SnapshotManifest,
     edge_table,
     node_table,
+    read_snapshot,
     with_hash,
 )
+from hg2m.data.synthetic import generate_snapshot
+from hg2m.distributed.cluster import WORKER_MODULE
 from hg2m.environment import use_private_stores
 
 TEST_HOME = pytest.StashKey[Path]()  # the session's throw-away store folder
@@ -64,6 +69,17 @@ def make_tiny_snapshot() -> GraphSnapshot:
 @pytest.fixture
 def tiny_snapshot() -> GraphSnapshot:
     return make_tiny_snapshot()
+
+
+def generated_snapshot(config: SyntheticGraphConfig, folder: Path) -> GraphSnapshot:
+    """The generator's graph for `config`, written to `folder` and read back."""
+    generate_snapshot(config, folder)
+    return read_snapshot(folder)
+
+
+def worker_processes() -> list[psutil.Process]:
+    """The processes of hg2m's distributed worker (servers, trainers, student ranks) this test process started."""
+    return [p for p in psutil.Process().children(recursive=True) if WORKER_MODULE in " ".join(p.cmdline())]
 
 
 @pytest.fixture(scope="session")

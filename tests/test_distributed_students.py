@@ -4,18 +4,16 @@ rank must fail the job with a clear error and leave no process behind."""
 
 import tempfile
 
-import psutil
 import pytest
 import torch
+from conftest import generated_snapshot, worker_processes
 
 from hg2m.config import GraphConfig, OptimConfig, StudentConfig, SyntheticGraphConfig
 from hg2m.contracts import RunSplit, TeacherRun
 from hg2m.data.facts import snapshot_facts
 from hg2m.data.graph import build_graph_data
-from hg2m.data.snapshot import read_snapshot
-from hg2m.data.synthetic import generate_snapshot
 from hg2m.distill.signals import build_signals
-from hg2m.distributed.cluster import WORKER_MODULE, DistributedError
+from hg2m.distributed.cluster import DistributedError
 from hg2m.distributed.students import train_student_data_parallel
 from hg2m.plan import Run, student_plan
 from hg2m.student import train_student
@@ -26,9 +24,7 @@ SMALL = SyntheticGraphConfig(num_papers=400, num_classes=3, train=80, val=60, te
 
 @pytest.fixture(scope="module")
 def graph(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("synthetic") / "igb-small"
-    generate_snapshot(SMALL, folder)
-    snapshot = read_snapshot(folder)
+    snapshot = generated_snapshot(SMALL, tmp_path_factory.mktemp("synthetic") / "igb-small")
     return build_graph_data(snapshot, GraphConfig()), snapshot_facts(snapshot, "igb-small")
 
 
@@ -41,10 +37,6 @@ def student_job(graph, method: str, **config):
     split = RunSplit(run=Run(setting="transductive", seed=0), num_nodes=data.num_target_nodes, hidden=[])
     inputs = data.target_features()
     return data, inputs, build_signals(data, inputs, plan, split, teacher=teacher if plan.soft_labels else None), plan
-
-
-def workers() -> list[psutil.Process]:
-    return [p for p in psutil.Process().children(recursive=True) if WORKER_MODULE in " ".join(p.cmdline())]
 
 
 @pytest.mark.parametrize(("method", "batching"), [("hg2m", {"batch_size": 64}), ("mlp", {})],
@@ -63,7 +55,7 @@ def test_two_ranks_train_the_single_process_student(graph, method, batching):
         assert torch.allclose(weight, expected, atol=1e-5), name
     assert torch.allclose(parallel.logits, single.logits, atol=1e-4)
     assert [r["val_micro_f1"] for r in parallel.fit.history] == [r["val_micro_f1"] for r in single.fit.history]
-    assert workers() == []
+    assert worker_processes() == []
 
 
 def test_a_killed_rank_fails_the_job_and_leaves_no_process_behind(graph, tmp_path, monkeypatch):
@@ -73,9 +65,9 @@ def test_a_killed_rank_fails_the_job_and_leaves_no_process_behind(graph, tmp_pat
 
     def kill_rank_one(epoch, record):
         if epoch == 1:
-            next(p for p in workers() if p.environ().get("RANK") == "1").kill()
+            next(p for p in worker_processes() if p.environ().get("RANK") == "1").kill()
 
     with pytest.raises(DistributedError, match=r"distributed rank1 exited with code -9 .*every other process"):
         train_student_data_parallel(data, inputs, signals, plan, seed=0, device=torch.device("cpu"), num_ranks=2,
                                     on_epoch=kill_rank_one)
-    assert workers() == []
+    assert worker_processes() == []

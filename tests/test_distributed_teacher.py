@@ -11,11 +11,10 @@ import tempfile
 import psutil
 import pytest
 import torch
+from conftest import generated_snapshot, worker_processes
 
 from hg2m.config import GraphConfig, RGCNConfig, SimpleHGNConfig, SyntheticGraphConfig
 from hg2m.data.graph import build_graph_data
-from hg2m.data.snapshot import read_snapshot
-from hg2m.data.synthetic import generate_snapshot
 from hg2m.distributed.cluster import LOCALHOST, WORKER_MODULE, DistributedError
 from hg2m.distributed.partition import partition
 from hg2m.distributed.teacher import train_teacher_distributed
@@ -30,14 +29,9 @@ SAMPLED = {"sampling": {"enabled": True, "fanouts": [4, 4], "batch_size": 32}, "
 @pytest.fixture(scope="module")
 def partitioned(tmp_path_factory):
     folder = tmp_path_factory.mktemp("synthetic")
-    generate_snapshot(SMALL, folder / "igb-small")
-    data = build_graph_data(read_snapshot(folder / "igb-small"), GraphConfig())
+    data = build_graph_data(generated_snapshot(SMALL, folder / "igb-small"), GraphConfig())
     partition(data, folder / "parts", num_parts=2, method="metis", graph_name="igb")
     return data, folder / "parts"
-
-
-def worker_processes() -> list[psutil.Process]:
-    return [p for p in psutil.Process().children(recursive=True) if WORKER_MODULE in " ".join(p.cmdline())]
 
 
 @pytest.mark.parametrize("config", [RGCNConfig(**SAMPLED), SimpleHGNConfig(**SAMPLED, num_heads=2)],

@@ -4,11 +4,10 @@ in exactly one part, under its original id as recorded beside the partition book
 import dgl
 import pytest
 import torch
+from conftest import generated_snapshot
 
 from hg2m.config import GraphConfig, SyntheticGraphConfig
 from hg2m.data.graph import build_graph_data
-from hg2m.data.snapshot import read_snapshot
-from hg2m.data.synthetic import generate_snapshot
 from hg2m.distributed.partition import MASK_KEYS, ORIG_IDS_FILE, chosen_method, partition
 
 SMALL = SyntheticGraphConfig(num_papers=1200, num_classes=4, train=200, val=100, test=300, paper_feature_dim=8,
@@ -17,9 +16,7 @@ SMALL = SyntheticGraphConfig(num_papers=1200, num_classes=4, train=200, val=100,
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("synthetic") / "igb-tiny"
-    generate_snapshot(SMALL, folder)
-    return build_graph_data(read_snapshot(folder), GraphConfig())
+    return build_graph_data(generated_snapshot(SMALL, tmp_path_factory.mktemp("synthetic") / "igb-tiny"), GraphConfig())
 
 
 @pytest.mark.parametrize("method", ["metis", "random"])
