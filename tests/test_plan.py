@@ -194,3 +194,13 @@ def test_distributed_training_is_refused_where_it_cannot_run_before_training():
     assert [t.model for t in config.teachers] == ["rgcn", "simplehgn", "hgt"]
     assert list(config.skipped_teachers) == ["han"]
     assert plan_run(load_run_config(DISTILL, "dblp", transductive, teacher="hgt"))[1].teacher_selection_run is None
+
+
+def test_more_data_parallel_students_than_gpus_is_refused_before_training(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    two = {"distributed.student_processes": 2}
+    for device in ("auto", "cuda"):
+        with pytest.raises(PlanError, match=r"student_processes \(--student-processes\) is 2: .* torch sees 1"):
+            plan_run(load_run_config(DISTILL, "dblp", {**two, "device": device}, teacher="rgcn"))
+    plan_run(load_run_config(DISTILL, "dblp", {**two, "device": "cpu"}, teacher="rgcn"))  # CPU ranks: any number

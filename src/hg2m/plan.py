@@ -181,6 +181,10 @@ def plan_run(config: RunConfig) -> tuple[RunConfig, DistillPlan]:
     if config.device == "cuda" and not torch.cuda.is_available():
         raise PlanError("device 'cuda' (--device, or `device` in the config) was asked for, but torch sees no CUDA "
                         "device on this machine: use --device cpu or auto")
+    ranks, gpus = config.distributed.student_processes, torch.cuda.device_count()
+    if ranks > 1 and config.device != "cpu" and 0 < gpus < ranks:
+        raise PlanError(f"distributed.student_processes (--student-processes) is {ranks}: on the GPU each process "
+                        f"takes one, and torch sees {gpus}; use at most {gpus} processes, or --device cpu")
     facts = dataset_facts(config.dataset)
     dataset = config.dataset
     if not dataset.metapaths:
