@@ -160,7 +160,7 @@ def run_trainer(job_dir: Path) -> None:
 
     def val_score() -> float | tuple[float, float]:
         # every trainer scores its share and sees all of them, so that all stop on the same epoch
-        ids, logits = infer(model, graph, job.spec, val, job.inference_fanouts, sampling.inference_batch_size)
+        ids, logits, _ = infer(model, graph, job.spec, val, job.inference_fanouts, sampling.inference_batch_size)
         labels = graph.nodes[target].data[LABEL_KEY][ids]
         return validation(all_gathered(logits), all_gathered(labels))
 
@@ -174,15 +174,15 @@ def run_trainer(job_dir: Path) -> None:
 
 def outputs(model: Teacher, graph: dgl.distributed.DistGraph, job: TeacherJob) -> dict[str, dict[str, torch.Tensor]]:
     """This trainer's share of the target nodes' logits, and with_embeddings of every type's embeddings: node type ->
-    {"ids": partition ids, "logits" or "embeddings": their rows}."""
-    target, batch_size = job.spec.target_type, job.config.sampling.inference_batch_size
-    every = {t: own_share(graph, t, torch.ones(graph.num_nodes(t), dtype=torch.bool)) for t in graph.ntypes}
-    ids, logits = infer(model, graph, job.spec, every[target], job.inference_fanouts, batch_size)
-    shares = {target: {"ids": ids, "logits": logits}}
-    if job.with_embeddings:
-        for ntype, nodes in every.items():
-            ids, embeddings = infer(model, graph, job.spec, nodes, job.inference_fanouts, batch_size, ntype)
-            shares.setdefault(ntype, {}).update({"ids": ids, "embeddings": embeddings})
+    {"ids": partition ids, "logits" (target type) and "embeddings": their rows}. One inference pass per type."""
+    target = job.spec.target_type
+    shares = {}
+    for ntype in graph.ntypes if job.with_embeddings else [target]:
+        nodes = own_share(graph, ntype, torch.ones(graph.num_nodes(ntype), dtype=torch.bool))
+        ids, logits, embeddings = infer(model, graph, job.spec, nodes, job.inference_fanouts,
+                                        job.config.sampling.inference_batch_size, ntype, job.with_embeddings)
+        shares[ntype] = {"ids": ids, **({"logits": logits} if ntype == target else {}),
+                         **({"embeddings": embeddings} if job.with_embeddings else {})}
     return shares
 
 
@@ -208,22 +208,27 @@ def batch_inputs(graph: dgl.distributed.DistGraph, spec: TeacherSpec, input_node
 
 
 def infer(model: Teacher, graph: dgl.distributed.DistGraph, spec: TeacherSpec, nodes: torch.Tensor,
-          fanouts: list[int], batch_size: int, embeddings_of: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(ids, logits) of target `nodes`, batch by batch over sampled neighbourhoods (-1: every neighbour); or, with
-    `embeddings_of` a node type, (ids, the last hidden layer) of those nodes of that type."""
-    ntype = embeddings_of or spec.target_type
+          fanouts: list[int], batch_size: int, ntype: str | None = None, with_embeddings: bool = False,
+          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """(ids, logits, embeddings) of `nodes` of `ntype` (default: the target type), batch by batch over sampled
+    neighbourhoods (-1: every neighbour). Logits have rows for target nodes only; the embeddings (the last hidden
+    layer) are kept only `with_embeddings`, else None."""
+    ntype = ntype or spec.target_type
     loader = dgl.dataloading.DistNodeDataLoader(graph, {ntype: nodes}, dgl.dataloading.NeighborSampler(fanouts),
                                                 batch_size=batch_size, shuffle=False, drop_last=False)
     model.eval()
-    ids, rows = [], []
+    ids, logits, embeddings = [nodes.new_empty(0)], [torch.empty(0, spec.num_classes)], []
     with torch.no_grad():
         for input_nodes, output_nodes, blocks in loader:
             out = model(*batch_inputs(graph, spec, input_nodes, blocks))
             ids.append(output_nodes[ntype])
-            rows.append(out.embeddings[ntype] if embeddings_of else out.logits)
-    if not ids:
-        return nodes.new_empty(0), torch.empty(0, spec.num_classes if embeddings_of is None else 0)
-    return torch.cat(ids), torch.cat(rows)
+            logits.append(out.logits)
+            if with_embeddings:
+                embeddings.append(out.embeddings[ntype])
+    ids, logits = torch.cat(ids), torch.cat(logits)
+    if not with_embeddings:
+        return ids, logits, None
+    return ids, logits, torch.cat(embeddings) if embeddings else torch.empty(0, 0)  # no node here: gathered skips it
 
 
 def all_gathered(tensor: torch.Tensor) -> torch.Tensor:
